@@ -20,6 +20,8 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include <pthread.h>
@@ -451,6 +453,81 @@ static napi_value n_timerfd_settime(napi_env env, napi_callback_info info) {
   return make_int(env, timerfd_settime(fd, 0, &its, NULL) < 0 ? -errno : 0);
 }
 
+/* Unix stream sockets for hybrid vsock and control sockets on device threads (no event loop there). */
+static int fill_sockaddr_un(napi_env env, napi_value v, struct sockaddr_un *sa) {
+  size_t len;
+  memset(sa, 0, sizeof *sa);
+  sa->sun_family = AF_UNIX;
+  if (napi_get_value_string_utf8(env, v, sa->sun_path, sizeof sa->sun_path, &len) != napi_ok) return -1;
+  if (len >= sizeof sa->sun_path - 1) return -1;
+  return 0;
+}
+
+/* unixListen(path, backlog) -> fd (non-blocking) or -errno */
+static napi_value n_unix_listen(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  struct sockaddr_un sa;
+  int32_t backlog = 64;
+  if (fill_sockaddr_un(env, argv[0], &sa) < 0) return make_int(env, -ENAMETOOLONG);
+  if (argc > 1) get_i32(env, argv[1], &backlog);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return make_int(env, -errno);
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, backlog) < 0) {
+    int e = errno;
+    close(fd);
+    return make_int(env, -e);
+  }
+  return make_int(env, fd);
+}
+
+/* unixConnect(path) -> fd (non-blocking, connected) or -errno */
+static napi_value n_unix_connect(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  struct sockaddr_un sa;
+  if (fill_sockaddr_un(env, argv[0], &sa) < 0) return make_int(env, -ENAMETOOLONG);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return make_int(env, -errno);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int e = errno;
+    close(fd);
+    return make_int(env, -e);
+  }
+  int fl = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+  return make_int(env, fd);
+}
+
+/* accept(fd) -> new non-blocking fd or -errno */
+static napi_value n_accept(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int32_t fd;
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  return make_int(env, c < 0 ? -errno : c);
+}
+
+/* shutdown(fd, how) */
+static napi_value n_shutdown(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t fd, how;
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  CHECK(napi_get_value_int32(env, argv[1], &how));
+  return make_int(env, shutdown(fd, how) < 0 ? -errno : 0);
+}
+
+/* setNonBlocking(fd, on) */
+static napi_value n_set_nonblocking(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t fd;
+  bool on;
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  CHECK(napi_get_value_bool(env, argv[1], &on));
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return make_int(env, -errno);
+  fl = on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
+  return make_int(env, fcntl(fd, F_SETFL, fl) < 0 ? -errno : 0);
+}
+
 static napi_value n_strerror(napi_env env, napi_callback_info info) {
   ARGS(1);
   int32_t e;
@@ -490,6 +567,11 @@ static napi_value init(napi_env env, napi_value exports) {
       FN("pwrite", n_pwrite),
       FN("timerfdCreate", n_timerfd_create),
       FN("timerfdSettime", n_timerfd_settime),
+      FN("unixListen", n_unix_listen),
+      FN("unixConnect", n_unix_connect),
+      FN("accept", n_accept),
+      FN("shutdown", n_shutdown),
+      FN("setNonBlocking", n_set_nonblocking),
       FN("strerror", n_strerror),
 #undef FN
   };

@@ -43,6 +43,11 @@ export interface NativeAddon {
   pwrite(fd: number, buffer: ArrayBufferView, offset: number): number;
   timerfdCreate(): number;
   timerfdSettime(fd: number, firstMs: number, intervalMs: number): number;
+  unixListen(path: string, backlog?: number): number;
+  unixConnect(path: string): number;
+  accept(fd: number): number;
+  shutdown(fd: number, how: number): number;
+  setNonBlocking(fd: number, on: boolean): number;
   strerror(errno: number): string;
 }
 
