@@ -21,6 +21,10 @@ export const BOOT_IDT_START = 0x520;
 /** PVH start_info (struct hvm_start_info) and its memory map. */
 export const PVH_START_INFO_START = 0x6000;
 export const PVH_MEMMAP_START = 0x6040;
+/** Room for this many hvm_memmap_table_entry records (24 bytes each) before the module list. */
+export const PVH_MEMMAP_MAX_ENTRIES = 128;
+/** PVH module list (struct hvm_modlist_entry, 32 bytes each): the initrd, right after the memory map. */
+export const PVH_MODLIST_START = PVH_MEMMAP_START + PVH_MEMMAP_MAX_ENTRIES * 24;
 /** Linux zero page (struct boot_params), passed in RSI to the 64-bit entry point. */
 export const ZERO_PAGE_START = 0x7000;
 /** Identity-mapping page tables: PML4, one PDPT, four PDs (2 MiB pages covering 0..4 GiB). */
@@ -64,6 +68,8 @@ export const PCI_ECAM_SIZE = 0x10_0000; // 1 MiB = 1 bus x 32 devices x 8 functi
 export const IOAPIC_START = 0xfec0_0000;
 export const IOAPIC_SIZE = 0x1000;
 export const LAPIC_START = 0xfee0_0000;
+/** IOAPIC id reported in the MADT (KVM's in-kernel IOAPIC resets to id 0, as QEMU's does). */
+export const IOAPIC_ID = 0;
 /** 64-bit PCI BAR window: 64 GiB above the 64 GiB mark (above any RAM we allow). */
 export const PCI_MMIO64_START = 0x10_0000_0000;
 export const PCI_MMIO64_SIZE = 0x10_0000_0000;
