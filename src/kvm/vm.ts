@@ -26,7 +26,7 @@ export type GsiRoute =
 export class Vm {
   constructor(
     readonly fd: number,
-    readonly kvm: Kvm,
+    readonly kvm?: Kvm,
   ) {}
 
   setUserMemoryRegion(slot: number, guestPhysAddr: number, size: number, hostAddress: bigint, flags = 0): void {

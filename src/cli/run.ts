@@ -1,0 +1,196 @@
+/**
+ * `typevisor run`: boot a kernel with the typevisor VMM and serve its serial
+ * console on this terminal (or pipe).
+ */
+import type { Command } from 'commander';
+import { Machine, type MachineExit } from '../vmm/machine.js';
+import { DEFAULT_CMDLINE, type DiskConfig, type NetConfig, type VmConfig } from '../vmm/config.js';
+import { DEFAULT_KVM_PATH } from '../kvm/kvm.js';
+import { detectHostFlavour } from '../platform/engines/host-flavour.js';
+
+/** Exit codes of `typevisor run` (documented in README). */
+export const EXIT_GUEST_STOPPED = 0; // poweroff, reset, or Ctrl-A x
+export const EXIT_VMM_ERROR = 1;
+export const EXIT_GUEST_PANIC = 3;
+
+const CTRL_A = 0x01;
+
+function collect<T>(parse: (v: string) => T) {
+  return (value: string, previous: T[] = []): T[] => [...previous, parse(value)];
+}
+
+function parseKeyValues(spec: string, what: string): { head: string; opts: Map<string, string> } {
+  const [head, ...rest] = spec.split(',');
+  const opts = new Map<string, string>();
+  for (const part of rest) {
+    const eq = part.indexOf('=');
+    if (eq < 0) opts.set(part, 'true');
+    else opts.set(part.slice(0, eq), part.slice(eq + 1));
+  }
+  if (!head) throw new Error(`${what}: empty specification`);
+  return { head, opts };
+}
+
+export function parseDisk(spec: string): DiskConfig {
+  const { head, opts } = parseKeyValues(spec, '--disk');
+  for (const key of opts.keys()) {
+    if (!['readonly', 'format', 'serial'].includes(key)) throw new Error(`--disk: unknown option "${key}" in "${spec}"`);
+  }
+  const format = opts.get('format');
+  if (format !== undefined && format !== 'raw' && format !== 'qcow2') {
+    throw new Error(`--disk: format must be raw or qcow2, got "${format}"`);
+  }
+  return { path: head, readonly: opts.has('readonly'), format, serial: opts.get('serial') };
+}
+
+export function parseNet(spec: string): NetConfig {
+  const opts = new Map(spec.split(',').map((p) => p.split('=', 2) as [string, string]));
+  const tap = opts.get('tap');
+  if (!tap) throw new Error(`--net: expected tap=NAME[,mac=..], got "${spec}"`);
+  for (const key of opts.keys()) if (!['tap', 'mac'].includes(key)) throw new Error(`--net: unknown option "${key}"`);
+  return { tap, mac: opts.get('mac') };
+}
+
+function parseVsock(spec: string): { cid: number; uds: string } {
+  const opts = new Map(spec.split(',').map((p) => p.split('=', 2) as [string, string]));
+  const cid = Number(opts.get('cid'));
+  const uds = opts.get('uds');
+  if (!uds || !Number.isInteger(cid)) throw new Error(`--vsock: expected cid=N,uds=PATH, got "${spec}"`);
+  return { cid, uds };
+}
+
+function parseInteger(name: string) {
+  return (value: string): number => {
+    if (!/^-?\d+$/.test(value.trim())) throw new Error(`${name} must be an integer, got "${value}"`);
+    return Number(value);
+  };
+}
+
+interface RunOptions {
+  kernel: string;
+  initrd?: string;
+  cmdline: string;
+  cpus: number;
+  memory: number;
+  disk?: DiskConfig[];
+  net?: NetConfig[];
+  vsock?: { cid: number; uds: string };
+  rng?: boolean;
+  balloon?: boolean;
+  console?: string;
+  kvm: string;
+}
+
+export function registerRunCommand(program: Command): void {
+  program
+    .command('run')
+    .description('boot a Linux kernel with the typevisor VMM; the serial console is this terminal (Ctrl-A x quits)')
+    .requiredOption('--kernel <path>', 'Linux bzImage or ELF vmlinux (PVH note supported)')
+    .option('--initrd <path>', 'initramfs image')
+    .option('--cmdline <text>', 'kernel command line (replaces the default)', DEFAULT_CMDLINE)
+    .option('--cpus <n>', 'number of vCPUs (1..32)', parseInteger('--cpus'), 1)
+    .option('--memory <MiB>', 'guest memory in MiB', parseInteger('--memory'), 256)
+    .option('--disk <spec>', 'PATH[,readonly][,format=raw|qcow2][,serial=ID] (repeatable)', collect(parseDisk))
+    .option('--net <spec>', 'tap=NAME[,mac=52:54:00:xx:xx:xx] (repeatable)', collect(parseNet))
+    .option('--vsock <spec>', 'cid=N,uds=PATH', parseVsock)
+    .option('--rng', 'virtio-rng device')
+    .option('--balloon', 'virtio-balloon device')
+    .option('--console <kind>', 'extra console: virtio (hvc0)')
+    .option('--kvm <path>', 'KVM device', process.env['TYPEVISOR_KVM'] ?? DEFAULT_KVM_PATH)
+    .action(async (opts: RunOptions) => {
+      const code = await runVm(opts);
+      process.exit(code);
+    });
+}
+
+async function runVm(opts: RunOptions): Promise<number> {
+  const flavour = await detectHostFlavour();
+  if (flavour.kind === 'pvm') {
+    process.stderr.write(
+      'typevisor: warning: this is a PVM host (kvm_pvm): guest kernel mode is emulated and a Linux kernel cannot boot to userspace here\n',
+    );
+  }
+  const config: VmConfig = {
+    kernelPath: opts.kernel,
+    initrdPath: opts.initrd,
+    cmdline: opts.cmdline,
+    vcpus: opts.cpus,
+    memoryMiB: opts.memory,
+    disks: opts.disk ?? [],
+    nets: opts.net ?? [],
+    vsock: opts.vsock,
+    rng: opts.rng ?? false,
+    balloon: opts.balloon ?? false,
+    virtioConsole: opts.console === 'virtio',
+    kvmPath: opts.kvm,
+  };
+  let machine: Machine;
+  try {
+    machine = Machine.create(config);
+  } catch (e) {
+    process.stderr.write(`typevisor: error: ${(e as Error).message}\n`);
+    return EXIT_VMM_ERROR;
+  }
+  const exited = new Promise<MachineExit>((resolve) => machine.once('exit', resolve));
+  machine.on('warning', (message: string) => process.stderr.write(`typevisor: warning: ${message}\n`));
+  try {
+    await machine.start();
+  } catch (e) {
+    process.stderr.write(`typevisor: error: ${(e as Error).message}\n`);
+    await machine.stop().catch(() => undefined);
+    return EXIT_VMM_ERROR;
+  }
+  const restoreTerminal = attachConsoleInput(machine);
+  const exit = await exited;
+  restoreTerminal();
+  switch (exit.kind) {
+    case 'poweroff':
+      return EXIT_GUEST_STOPPED;
+    case 'reset':
+      process.stderr.write(`typevisor: guest reset (${exit.reason}); exiting\n`);
+      return EXIT_GUEST_STOPPED;
+    case 'stopped':
+      return EXIT_GUEST_STOPPED;
+    case 'panic':
+      process.stderr.write(`typevisor: ${exit.reason}\n`);
+      return EXIT_GUEST_PANIC;
+    case 'error':
+      process.stderr.write(`typevisor: error: ${exit.reason}\n`);
+      return EXIT_VMM_ERROR;
+  }
+}
+
+/** Forwards stdin to the guest's serial port; on a terminal, raw mode with Ctrl-A x to quit. */
+function attachConsoleInput(machine: Machine): () => void {
+  const stdin = process.stdin;
+  const isTty = stdin.isTTY === true;
+  if (isTty) stdin.setRawMode(true);
+  let escape = false;
+  const onData = (chunk: Buffer): void => {
+    if (!isTty) {
+      machine.sendConsoleInput(new Uint8Array(chunk));
+      return;
+    }
+    const out: number[] = [];
+    for (const byte of chunk) {
+      if (escape) {
+        escape = false;
+        if (byte === 0x78 /* x */) {
+          void machine.stop();
+          return;
+        }
+        out.push(byte === CTRL_A ? CTRL_A : byte);
+      } else if (byte === CTRL_A) escape = true;
+      else out.push(byte);
+    }
+    if (out.length) machine.sendConsoleInput(Uint8Array.from(out));
+  };
+  stdin.on('data', onData);
+  stdin.on('error', () => undefined);
+  stdin.resume();
+  return () => {
+    stdin.off('data', onData);
+    if (isTty) stdin.setRawMode(false);
+    stdin.pause();
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * The device thread: owns every device, waits in epoll_wait on the exit
+ * doorbell, the control doorbell and (later) ioeventfds and backend fds, and
+ * answers vCPU exits synchronously. No event loop runs here.
+ */
+import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { check, EPOLLIN, EPOLL_CTL_ADD, native } from '../sys/native.js';
+import { Vm } from '../kvm/vm.js';
+import { GuestRam, type SharedGuestRam } from './guest-ram.js';
+import { ExitMailbox } from './exit-mailbox.js';
+import { GsiRouter } from './irq-routing.js';
+import { DeviceManager } from './device-manager.js';
+
+export interface DeviceWorkerData {
+  vmFd: number;
+  ram: SharedGuestRam;
+  vcpus: number;
+  mailbox: SharedArrayBuffer;
+  exitDoorbellFd: number;
+  controlDoorbellFd: number;
+  /** Where guest console output goes (stdout, or a console socket). */
+  consoleFd: number;
+  port: MessagePort;
+}
+
+/** main -> device thread. */
+export type DeviceCommand =
+  | { type: 'console-input'; bytes: Uint8Array }
+  | { type: 'power-button' }
+  | { type: 'stop' };
+
+/** device thread -> main. */
+export type DeviceEvent =
+  | { type: 'ready' }
+  | { type: 'poweroff' }
+  | { type: 'reset'; reason: string }
+  | { type: 'console'; text: string }
+  | { type: 'error'; message: string };
+
+const TAG_EXIT = 1;
+const TAG_CONTROL = 2;
+
+function main(): void {
+  const data = workerData as DeviceWorkerData;
+  const port = data.port;
+  const send = (e: DeviceEvent): void => port.postMessage(e);
+  const vm = new Vm(data.vmFd);
+  const memory = GuestRam.attach(data.ram);
+  const router = new GsiRouter(vm);
+  router.init();
+
+  // Keep the last console line so a panic can be reported in words.
+  let consoleTail = '';
+  const devices = new DeviceManager({
+    memory,
+    router,
+    onConsoleOutput: (bytes) => {
+      let off = 0;
+      while (off < bytes.length) {
+        const n = native().write(data.consoleFd, bytes.subarray(off));
+        if (n <= 0) break; // console gone: the guest keeps running
+        off += n;
+      }
+      consoleTail = (consoleTail + Buffer.from(bytes).toString('latin1')).slice(-4096);
+    },
+    onPowerOff: () => send({ type: 'poweroff' }),
+    onReset: (reason) => send({ type: 'reset', reason: reasonWithPanic(reason, consoleTail) }),
+  });
+
+  const mailboxes = Array.from({ length: data.vcpus }, (_, i) => new ExitMailbox(data.mailbox, i));
+  const epfd = check(native().epollCreate(), 'epoll_create');
+  check(native().epollCtl(epfd, EPOLL_CTL_ADD, data.exitDoorbellFd, EPOLLIN, TAG_EXIT), 'epoll_ctl exit doorbell');
+  check(native().epollCtl(epfd, EPOLL_CTL_ADD, data.controlDoorbellFd, EPOLLIN, TAG_CONTROL), 'epoll_ctl control');
+  send({ type: 'ready' });
+
+  const events = new Uint32Array(64 * 2);
+  let running = true;
+  while (running) {
+    const n = native().epollWait(epfd, events, -1);
+    if (n < 0) {
+      if (n === -4) continue; // EINTR
+      send({ type: 'error', message: `epoll_wait failed: ${native().strerror(-n)}` });
+      break;
+    }
+    for (let i = 0; i < n; i++) {
+      const tag = events[i * 2 + 1]!;
+      if (tag === TAG_EXIT) {
+        native().eventfdRead(data.exitDoorbellFd);
+        // One doorbell for all vCPUs: serve every mailbox holding a request.
+        for (const m of mailboxes) {
+          if (!m.pending()) continue;
+          try {
+            devices.handleExit(m);
+          } catch (e) {
+            // A device bug must not wedge the vCPU: answer all-ones and report.
+            m.data.fill(0xff, 0, m.size * m.count);
+            send({ type: 'error', message: `device error at 0x${m.address.toString(16)}: ${(e as Error).message}` });
+          }
+          m.complete();
+        }
+      } else if (tag === TAG_CONTROL) {
+        native().eventfdRead(data.controlDoorbellFd);
+        for (let msg = receiveMessageOnPort(port); msg; msg = receiveMessageOnPort(port)) {
+          const cmd = msg.message as DeviceCommand;
+          if (cmd.type === 'console-input') devices.serial.enqueueInput(cmd.bytes);
+          else if (cmd.type === 'power-button') devices.legacy.pressPowerButton();
+          else if (cmd.type === 'stop') running = false;
+        }
+      }
+    }
+  }
+  native().close(epfd);
+}
+
+function reasonWithPanic(reason: string, consoleTail: string): string {
+  const m = /Kernel panic - not syncing:[^\r\n]*/.exec(consoleTail);
+  return m ? `guest kernel panic (${m[0]})` : reason;
+}
+
+main();

@@ -1,0 +1,122 @@
+/**
+ * KVM interrupt plumbing for devices on the device thread: legacy lines via
+ * KVM_IRQ_LINE and MSI/MSI-X via GSI routes + irqfd (KVM API doc 4.52, 4.75).
+ *
+ * KVM_SET_GSI_ROUTING replaces the whole table, so the default routes of the
+ * in-kernel PIC and IOAPIC are always included again.
+ */
+import { check, EFD_NONBLOCK, native } from '../sys/native.js';
+import type { GsiRoute, Vm } from '../kvm/vm.js';
+import {
+  KVM_IRQCHIP_IOAPIC,
+  KVM_IRQCHIP_PIC_MASTER,
+  KVM_IRQCHIP_PIC_SLAVE,
+} from '../kvm/ioctls.js';
+import { FIRST_MSI_GSI, IOAPIC_PINS } from '../arch/x86_64/layout.js';
+import type { IrqLine, MsiController, MsiMessage } from '../devices/interrupts.js';
+
+/** Max GSIs KVM accepts (KVM_MAX_IRQ_ROUTES is 4096 on x86). */
+const MAX_GSI = 4095;
+
+export class GsiRouter {
+  private readonly msiRoutes = new Map<number, MsiMessage>();
+  private nextGsi = FIRST_MSI_GSI;
+  private readonly freeGsis: number[] = [];
+
+  constructor(private readonly vm: Vm) {}
+
+  private defaultRoutes(): GsiRoute[] {
+    const routes: GsiRoute[] = [];
+    for (let pin = 0; pin < 16; pin++) {
+      if (pin === 2) continue; // cascade
+      routes.push({
+        gsi: pin,
+        kind: 'irqchip',
+        chip: pin < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+        pin: pin % 8,
+      });
+    }
+    for (let pin = 1; pin < IOAPIC_PINS; pin++) {
+      // ISA IRQ0 (the in-kernel PIT injects on GSI 0) reaches IOAPIC pin 2, as our MADT's
+      // interrupt source override tells the guest; IOAPIC pin 0 stays unconnected (as QEMU does).
+      routes.push({ gsi: pin === 2 ? 0 : pin, kind: 'irqchip', chip: KVM_IRQCHIP_IOAPIC, pin });
+    }
+    return routes;
+  }
+
+  private commit(): void {
+    const routes = this.defaultRoutes();
+    for (const [gsi, m] of this.msiRoutes) routes.push({ gsi, kind: 'msi', address: m.address, data: m.data });
+    this.vm.setGsiRouting(routes);
+  }
+
+  allocateGsi(): number {
+    const reused = this.freeGsis.pop();
+    if (reused !== undefined) return reused;
+    if (this.nextGsi > MAX_GSI) throw new Error('out of GSIs for MSI routes');
+    return this.nextGsi++;
+  }
+
+  setMsiRoute(gsi: number, message: MsiMessage | null): void {
+    if (message) this.msiRoutes.set(gsi, message);
+    else this.msiRoutes.delete(gsi);
+    this.commit();
+  }
+
+  /** An ISA interrupt line (edge devices pulse, level devices hold). */
+  legacyLine(gsi: number): IrqLine {
+    const vm = this.vm;
+    return {
+      setLevel(asserted: boolean) {
+        vm.irqLine(gsi, asserted);
+      },
+      pulse() {
+        vm.irqLine(gsi, true);
+        vm.irqLine(gsi, false);
+      },
+    };
+  }
+
+  /** MSI-X for one PCI function: a GSI and an irqfd per programmed vector; trigger is one eventfd write. */
+  msiController(): MsiController & { close(): void } {
+    const vectors = new Map<number, { gsi: number; eventFd: number; routed: boolean }>();
+    const vm = this.vm;
+    return {
+      update: (vector: number, message: MsiMessage | null) => {
+        let v = vectors.get(vector);
+        if (!v) {
+          if (!message) return;
+          const eventFd = check(native().eventfd(0, EFD_NONBLOCK), 'eventfd');
+          v = { gsi: this.allocateGsi(), eventFd, routed: false };
+          vectors.set(vector, v);
+        }
+        this.setMsiRoute(v.gsi, message);
+        if (message && !v.routed) {
+          vm.irqfd(v.eventFd, v.gsi);
+          v.routed = true;
+        } else if (!message && v.routed) {
+          vm.irqfd(v.eventFd, v.gsi, true);
+          v.routed = false;
+        }
+      },
+      trigger: (vector: number) => {
+        const v = vectors.get(vector);
+        if (v?.routed) native().eventfdWrite(v.eventFd, 1);
+      },
+      close: () => {
+        for (const v of vectors.values()) {
+          if (v.routed) vm.irqfd(v.eventFd, v.gsi, true);
+          native().close(v.eventFd);
+          this.msiRoutes.delete(v.gsi);
+          this.freeGsis.push(v.gsi);
+        }
+        vectors.clear();
+      },
+    };
+  }
+
+  /** Installs the default table once at VM creation (also validates that routing works). */
+  init(): void {
+    this.commit();
+  }
+}

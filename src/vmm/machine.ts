@@ -1,0 +1,326 @@
+/**
+ * Builds a VM from a VmConfig and runs it: KVM objects, guest RAM, kernel,
+ * ACPI tables, vCPUs, the device thread and one thread per vCPU. Owns every
+ * resource it opens and releases them on any failure (ARCHITECTURE.md:
+ * "Resources have owners").
+ */
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { check, EFD_NONBLOCK, native } from '../sys/native.js';
+import { Kvm } from '../kvm/kvm.js';
+import type { Vm } from '../kvm/vm.js';
+import { Vcpu } from '../kvm/vcpu.js';
+import { MiB } from '../arch/x86_64/layout.js';
+import { guestRamRanges } from '../arch/x86_64/memory-map.js';
+import { guestCpuid } from '../arch/x86_64/cpuid.js';
+import { bootMsrs } from '../arch/x86_64/msrs.js';
+import { writeAcpiTables } from '../arch/x86_64/acpi/index.js';
+import { loadKernel } from '../boot/loader.js';
+import type { VmConfig } from './config.js';
+import { validateConfig } from './config.js';
+import { GuestRam } from './guest-ram.js';
+import {
+  CONTROL_EXITED_COUNT,
+  CONTROL_PAUSED_COUNT,
+  CONTROL_RUN_STATE,
+  CONTROL_WORDS,
+  ExitMailbox,
+  RUN_STATE_PAUSE,
+  RUN_STATE_RUNNING,
+  RUN_STATE_STOP,
+} from './exit-mailbox.js';
+import { applyBootCpuState, configureVcpu } from './vcpu-setup.js';
+import type { DeviceCommand, DeviceEvent, DeviceWorkerData } from './device-worker.js';
+import { EXIT_COUNTERS_PER_VCPU, type VcpuMessage, type VcpuWorkerData } from './vcpu-worker.js';
+
+/** Intel VMX needs a 3-page TSS and an identity-map page in the 32-bit hole, below the IOAPIC (KVM API doc 4.48). */
+const KVM_TSS_ADDRESS = 0xfffb_d000;
+const KVM_IDENTITY_MAP_ADDRESS = 0xfffb_c000;
+
+export type MachineExit =
+  | { kind: 'poweroff' }
+  | { kind: 'reset'; reason: string }
+  | { kind: 'panic'; reason: string }
+  | { kind: 'error'; reason: string }
+  | { kind: 'stopped' };
+
+export interface MachineOptions {
+  /** fd guest console output is written to (default: stdout). */
+  consoleFd?: number;
+}
+
+export type MachineState = 'created' | 'running' | 'paused' | 'stopped';
+
+/**
+ * Events: 'exit' (MachineExit) once, when the guest powered off, reset,
+ * panicked, failed, or stop() was called.
+ */
+export class Machine extends EventEmitter {
+  state: MachineState = 'created';
+  private readonly control = new SharedArrayBuffer(CONTROL_WORDS * 4);
+  private readonly controlWords = new Int32Array(this.control);
+  private readonly mailbox: SharedArrayBuffer;
+  readonly exitCounters: SharedArrayBuffer;
+  private readonly vcpuWorkers: Worker[] = [];
+  private readonly vcpuTids: number[] = [];
+  private deviceWorker: Worker | undefined;
+  private readonly devicePort: MessageChannel;
+  private exited = false;
+  private readonly kickSignal: number;
+  private readonly exitDoorbellFd: number;
+  private readonly controlDoorbellFd: number;
+  readonly startedAt = Date.now();
+
+  private constructor(
+    readonly config: VmConfig,
+    readonly kvm: Kvm,
+    readonly vm: Vm,
+    readonly ram: GuestRam,
+    readonly vcpus: Vcpu[],
+    private readonly consoleFd: number,
+  ) {
+    super();
+    this.mailbox = ExitMailbox.allocate(vcpus.length);
+    this.exitCounters = new SharedArrayBuffer(vcpus.length * EXIT_COUNTERS_PER_VCPU * 8);
+    this.kickSignal = native().sigrtmin() + 4;
+    check(native().installKickSignal(this.kickSignal), 'sigaction(kick signal)');
+    this.exitDoorbellFd = check(native().eventfd(0, EFD_NONBLOCK), 'eventfd');
+    this.controlDoorbellFd = check(native().eventfd(0, EFD_NONBLOCK), 'eventfd');
+    this.devicePort = new MessageChannel();
+  }
+
+  /** Validates the config, creates the VM and loads the kernel; nothing runs yet. */
+  static create(config: VmConfig, options: MachineOptions = {}): Machine {
+    validateConfig(config);
+    const kernel = readFileSync(config.kernelPath);
+    const initrd = config.initrdPath !== undefined ? readFileSync(config.initrdPath) : undefined;
+    const kvm = Kvm.open(config.kvmPath);
+    const cleanup: Array<() => void> = [() => kvm.close()];
+    try {
+      const missing = kvm.missingCapabilities();
+      if (missing.length) throw new Error(`${config.kvmPath} lacks KVM capabilities typevisor needs: ${missing.join(', ')}`);
+      const maxVcpus = kvm.maxVcpus();
+      if (config.vcpus > maxVcpus) throw new Error(`--cpus ${config.vcpus} exceeds this host's KVM limit of ${maxVcpus}`);
+
+      const vm = kvm.createVm();
+      cleanup.push(() => vm.close());
+      vm.setTssAddress(KVM_TSS_ADDRESS);
+      vm.setIdentityMapAddress(KVM_IDENTITY_MAP_ADDRESS);
+      vm.createIrqchip();
+      vm.createPit2();
+
+      const ranges = guestRamRanges(config.memoryMiB * MiB);
+      const ram = GuestRam.allocate(ranges);
+      cleanup.push(() => ram.close());
+      ram.ranges.forEach((r, slot) => vm.setUserMemoryRegion(slot, r.gpa, r.size, r.address));
+
+      const setup = loadKernel({
+        kernel: new Uint8Array(kernel.buffer, kernel.byteOffset, kernel.byteLength),
+        kernelPath: config.kernelPath,
+        initrd: initrd ? new Uint8Array(initrd.buffer, initrd.byteOffset, initrd.byteLength) : undefined,
+        cmdline: config.cmdline,
+        memory: ram.memory,
+        ramRanges: ranges,
+        vcpus: config.vcpus,
+      });
+      writeAcpiTables(ram.memory, { vcpus: config.vcpus });
+
+      const supported = kvm.supportedCpuid();
+      const msrs = bootMsrs();
+      const mmapSize = kvm.vcpuMmapSize();
+      const vcpus: Vcpu[] = [];
+      cleanup.push(() => vcpus.forEach((v) => v.close()));
+      for (let i = 0; i < config.vcpus; i++) {
+        const vcpu = Vcpu.create(vm.fd, i, mmapSize);
+        vcpus.push(vcpu);
+        configureVcpu(vcpu, guestCpuid(supported, i, config.vcpus), msrs);
+        if (i === 0) applyBootCpuState(vcpu, setup.entry);
+      }
+      return new Machine(config, kvm, vm, ram, vcpus, options.consoleFd ?? 1);
+    } catch (e) {
+      for (const undo of cleanup.reverse()) {
+        try {
+          undo();
+        } catch {
+          // best effort: report the original failure
+        }
+      }
+      throw e;
+    }
+  }
+
+  /** Starts the device thread, then one thread per vCPU. Resolves when all run. */
+  async start(): Promise<void> {
+    if (this.state !== 'created') throw new Error(`cannot start a machine that is ${this.state}`);
+    const deviceData: DeviceWorkerData = {
+      vmFd: this.vm.fd,
+      ram: this.ram.shared(),
+      vcpus: this.vcpus.length,
+      mailbox: this.mailbox,
+      exitDoorbellFd: this.exitDoorbellFd,
+      controlDoorbellFd: this.controlDoorbellFd,
+      consoleFd: this.consoleFd,
+      port: this.devicePort.port2,
+    };
+    const deviceWorker = new Worker(new URL('./device-worker.js', import.meta.url), {
+      workerData: deviceData,
+      transferList: [this.devicePort.port2],
+    });
+    this.deviceWorker = deviceWorker;
+    const deviceReady = new Promise<void>((resolve, reject) => {
+      this.devicePort.port1.on('message', (e: DeviceEvent) => {
+        if (e.type === 'ready') resolve();
+        else this.onDeviceEvent(e);
+      });
+      deviceWorker.once('error', (err) => {
+        reject(err);
+        this.finish({ kind: 'error', reason: `device thread failed: ${err.message}` });
+      });
+    });
+    await deviceReady;
+
+    const readies: Promise<void>[] = [];
+    for (const vcpu of this.vcpus) {
+      const data: VcpuWorkerData = {
+        vcpu: vcpu.shared(),
+        mailbox: this.mailbox,
+        control: this.control,
+        exitCounters: this.exitCounters,
+        doorbellFd: this.exitDoorbellFd,
+        kickSignal: this.kickSignal,
+      };
+      const w = new Worker(new URL('./vcpu-worker.js', import.meta.url), { workerData: data });
+      this.vcpuWorkers.push(w);
+      readies.push(
+        new Promise<void>((resolve, reject) => {
+          w.on('message', (m: VcpuMessage) => {
+            if (m.type === 'ready') {
+              this.vcpuTids[m.index] = m.tid;
+              resolve();
+            } else this.onVcpuMessage(m);
+          });
+          w.once('error', (err) => {
+            reject(err);
+            this.finish({ kind: 'error', reason: `vCPU thread failed: ${err.message}` });
+          });
+        }),
+      );
+    }
+    await Promise.all(readies);
+    this.state = 'running';
+  }
+
+  private onVcpuMessage(m: VcpuMessage): void {
+    if (m.type === 'system-event') {
+      if (m.event === 'shutdown') this.finish({ kind: 'poweroff' });
+      else if (m.event === 'reset') this.finish({ kind: 'reset', reason: m.detail });
+      else this.finish({ kind: 'panic', reason: `guest reported a crash (${m.detail})` });
+    } else if (m.type === 'error') {
+      this.finish({ kind: 'error', reason: m.message });
+    }
+  }
+
+  private onDeviceEvent(e: DeviceEvent): void {
+    if (e.type === 'poweroff') this.finish({ kind: 'poweroff' });
+    else if (e.type === 'reset') {
+      this.finish(e.reason.startsWith('guest kernel panic') ? { kind: 'panic', reason: e.reason } : { kind: 'reset', reason: e.reason });
+    } else if (e.type === 'error') this.emit('warning', e.message);
+  }
+
+  private command(cmd: DeviceCommand): void {
+    this.devicePort.port1.postMessage(cmd);
+    native().eventfdWrite(this.controlDoorbellFd, 1);
+  }
+
+  sendConsoleInput(bytes: Uint8Array): void {
+    this.command({ type: 'console-input', bytes });
+  }
+
+  pressPowerButton(): void {
+    this.command({ type: 'power-button' });
+  }
+
+  /** Kicks every vCPU out of KVM_RUN: immediate_exit for one that is about to enter, a signal for one inside. */
+  private kickAll(): void {
+    this.vcpus.forEach((v, i) => {
+      v.run[1] = 1;
+      const tid = this.vcpuTids[i];
+      if (tid) native().tgkill(tid, this.kickSignal);
+    });
+  }
+
+  /** Parks every vCPU; resolves once all are out of KVM_RUN. */
+  async pause(): Promise<void> {
+    if (this.state !== 'running') throw new Error(`cannot pause a machine that is ${this.state}`);
+    Atomics.store(this.controlWords, CONTROL_RUN_STATE, RUN_STATE_PAUSE);
+    const deadline = Date.now() + 5000;
+    while (Atomics.load(this.controlWords, CONTROL_PAUSED_COUNT) < this.vcpus.length) {
+      this.kickAll();
+      if (Date.now() > deadline) throw new Error('vCPUs did not stop within 5 s');
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    for (const v of this.vcpus) v.kvmclockCtrl();
+    this.state = 'paused';
+  }
+
+  resume(): void {
+    if (this.state !== 'paused') throw new Error(`cannot resume a machine that is ${this.state}`);
+    Atomics.store(this.controlWords, CONTROL_RUN_STATE, RUN_STATE_RUNNING);
+    Atomics.notify(this.controlWords, CONTROL_RUN_STATE);
+    this.state = 'running';
+  }
+
+  /** Stops the VM (host side). The 'exit' event reports `stopped` unless the guest already ended it. */
+  async stop(): Promise<void> {
+    this.finish({ kind: 'stopped' });
+    await this.teardown();
+  }
+
+  private finish(exit: MachineExit): void {
+    if (this.exited) return;
+    this.exited = true;
+    Atomics.store(this.controlWords, CONTROL_RUN_STATE, RUN_STATE_STOP);
+    Atomics.notify(this.controlWords, CONTROL_RUN_STATE);
+    this.kickAll();
+    this.state = 'stopped';
+    void this.teardown().then(() => this.emit('exit', exit));
+  }
+
+  private tornDown: Promise<void> | undefined;
+  private teardown(): Promise<void> {
+    this.tornDown ??= (async () => {
+      const deadline = Date.now() + 3000;
+      while (Atomics.load(this.controlWords, CONTROL_EXITED_COUNT) < this.vcpuWorkers.length && Date.now() < deadline) {
+        this.kickAll();
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await Promise.all(this.vcpuWorkers.map((w) => w.terminate()));
+      if (this.deviceWorker) {
+        this.command({ type: 'stop' });
+        await this.deviceWorker.terminate();
+      }
+      this.devicePort.port1.close();
+      for (const v of this.vcpus) v.close();
+      this.ram.close();
+      this.vm.close();
+      this.kvm.close();
+      native().close(this.exitDoorbellFd);
+      native().close(this.controlDoorbellFd);
+    })();
+    return this.tornDown;
+  }
+
+  /** Exit counters summed over vCPUs: io, mmio, intr, other. */
+  exitCounts(): { io: number; mmio: number; intr: number; other: number } {
+    const c = new Float64Array(this.exitCounters);
+    const out = { io: 0, mmio: 0, intr: 0, other: 0 };
+    for (let i = 0; i < this.vcpus.length; i++) {
+      out.io += c[i * EXIT_COUNTERS_PER_VCPU]!;
+      out.mmio += c[i * EXIT_COUNTERS_PER_VCPU + 1]!;
+      out.intr += c[i * EXIT_COUNTERS_PER_VCPU + 2]!;
+      out.other += c[i * EXIT_COUNTERS_PER_VCPU + 3]!;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * A vCPU thread (worker_threads): loops on KVM_RUN and hands port-I/O and
+ * MMIO exits to the device thread through its ExitMailbox. It never waits on
+ * an event loop: it blocks in KVM_RUN, in Atomics.wait for a reply, or parked
+ * while the VM is paused (ARCHITECTURE.md "Threads inside one VMM process").
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { native } from '../sys/native.js';
+import { Vcpu, type VcpuShared } from '../kvm/vcpu.js';
+import {
+  KVM_EXIT,
+  KVM_EXIT_IO_OUT,
+  KVM_SYSTEM_EVENT_CRASH,
+  KVM_SYSTEM_EVENT_RESET,
+  KVM_SYSTEM_EVENT_SHUTDOWN,
+  exitReasonName,
+} from '../kvm/ioctls.js';
+import { KVM_RUN_MMIO_DATA_OFFSET, kvmRun } from '../kvm/structs.js';
+import {
+  CONTROL_EXITED_COUNT,
+  CONTROL_PAUSED_COUNT,
+  CONTROL_RUN_STATE,
+  DATA_BYTES,
+  ExitKind,
+  ExitMailbox,
+  RUN_STATE_PAUSE,
+  RUN_STATE_RUNNING,
+  RUN_STATE_STOP,
+} from './exit-mailbox.js';
+
+export interface VcpuWorkerData {
+  vcpu: VcpuShared;
+  mailbox: SharedArrayBuffer;
+  control: SharedArrayBuffer;
+  exitCounters: SharedArrayBuffer;
+  doorbellFd: number;
+  kickSignal: number;
+}
+
+/** Messages a vCPU thread sends to the main thread. */
+export type VcpuMessage =
+  | { type: 'ready'; index: number; tid: number }
+  | { type: 'system-event'; index: number; event: 'shutdown' | 'reset' | 'crash'; detail: string }
+  | { type: 'error'; index: number; message: string };
+
+/** Per-vCPU exit counters (Float64 slots), for metrics: indexed by EXIT_COUNTER_*. */
+export const EXIT_COUNTER_IO = 0;
+export const EXIT_COUNTER_MMIO = 1;
+export const EXIT_COUNTER_INTR = 2;
+export const EXIT_COUNTER_OTHER = 3;
+export const EXIT_COUNTERS_PER_VCPU = 4;
+
+const EINTR = 4;
+const EAGAIN = 11;
+
+function main(): void {
+  const data = workerData as VcpuWorkerData;
+  const vcpu = Vcpu.fromShared(data.vcpu);
+  const index = vcpu.index;
+  const mailbox = new ExitMailbox(data.mailbox, index);
+  const control = new Int32Array(data.control);
+  const counters = new Float64Array(data.exitCounters, index * EXIT_COUNTERS_PER_VCPU * 8, EXIT_COUNTERS_PER_VCPU);
+  const run = vcpu.run;
+  const runView = new DataView(run.buffer, run.byteOffset, run.byteLength);
+  const post = (m: VcpuMessage): void => parentPort!.postMessage(m);
+
+  native().unblockSignal(data.kickSignal);
+  post({ type: 'ready', index, tid: native().gettid() });
+
+  const doorbell = (): void => {
+    native().eventfdWrite(data.doorbellFd, 1);
+  };
+
+  for (;;) {
+    const state = Atomics.load(control, CONTROL_RUN_STATE);
+    if (state === RUN_STATE_STOP) break;
+    if (state === RUN_STATE_PAUSE) {
+      Atomics.add(control, CONTROL_PAUSED_COUNT, 1);
+      Atomics.notify(control, CONTROL_PAUSED_COUNT);
+      while (Atomics.load(control, CONTROL_RUN_STATE) === RUN_STATE_PAUSE) {
+        Atomics.wait(control, CONTROL_RUN_STATE, RUN_STATE_PAUSE);
+      }
+      Atomics.sub(control, CONTROL_PAUSED_COUNT, 1);
+      Atomics.notify(control, CONTROL_PAUSED_COUNT);
+      continue;
+    }
+    if (state === RUN_STATE_RUNNING) run[1] = 0; // immediate_exit off: we mean to run
+
+    const r = vcpu.runOnce();
+    if (r < 0) {
+      if (r === -EINTR || r === -EAGAIN) {
+        counters[EXIT_COUNTER_INTR]!++;
+        continue; // kicked: the loop head reads why
+      }
+      post({ type: 'error', index, message: `KVM_RUN failed: ${native().strerror(-r)}` });
+      break;
+    }
+
+    const reason = runView.getUint32(kvmRun.fields.exit_reason.offset, true);
+    switch (reason) {
+      case KVM_EXIT.IO: {
+        counters[EXIT_COUNTER_IO]!++;
+        const dir = run[kvmRun.fields.io_direction.offset]!;
+        const size = run[kvmRun.fields.io_size.offset]!;
+        const port = runView.getUint16(kvmRun.fields.io_port.offset, true);
+        const count = runView.getUint32(kvmRun.fields.io_count.offset, true);
+        const dataOffset = Number(runView.getBigUint64(kvmRun.fields.io_data_offset.offset, true));
+        const bytes = size * count;
+        if (bytes > DATA_BYTES || dataOffset + bytes > run.length) {
+          post({ type: 'error', index, message: `port I/O exit too large (${size}x${count} at ${port})` });
+          Atomics.store(control, CONTROL_RUN_STATE, RUN_STATE_STOP);
+          break;
+        }
+        if (dir === KVM_EXIT_IO_OUT) {
+          mailbox.data.set(run.subarray(dataOffset, dataOffset + bytes));
+          mailbox.post(ExitKind.PioWrite, port, size, count);
+        } else {
+          mailbox.post(ExitKind.PioRead, port, size, count);
+        }
+        doorbell();
+        mailbox.awaitDone();
+        if (dir !== KVM_EXIT_IO_OUT) run.set(mailbox.data.subarray(0, bytes), dataOffset);
+        break;
+      }
+      case KVM_EXIT.MMIO: {
+        counters[EXIT_COUNTER_MMIO]!++;
+        const address = Number(runView.getBigUint64(kvmRun.fields.mmio_phys_addr.offset, true));
+        const len = runView.getUint32(kvmRun.fields.mmio_len.offset, true);
+        const isWrite = run[kvmRun.fields.mmio_is_write.offset]! !== 0;
+        if (len > 8) break;
+        if (isWrite) {
+          mailbox.data.set(run.subarray(KVM_RUN_MMIO_DATA_OFFSET, KVM_RUN_MMIO_DATA_OFFSET + len));
+          mailbox.post(ExitKind.MmioWrite, address, len, 1);
+        } else {
+          mailbox.post(ExitKind.MmioRead, address, len, 1);
+        }
+        doorbell();
+        mailbox.awaitDone();
+        if (!isWrite) run.set(mailbox.data.subarray(0, len), KVM_RUN_MMIO_DATA_OFFSET);
+        break;
+      }
+      case KVM_EXIT.HLT:
+      case KVM_EXIT.IRQ_WINDOW_OPEN:
+      case KVM_EXIT.INTR:
+        counters[EXIT_COUNTER_OTHER]!++;
+        break;
+      case KVM_EXIT.SHUTDOWN:
+        // Triple fault: on a PC this resets the machine.
+        post({ type: 'system-event', index, event: 'reset', detail: 'triple fault (KVM_EXIT_SHUTDOWN)' });
+        Atomics.store(control, CONTROL_RUN_STATE, RUN_STATE_STOP);
+        break;
+      case KVM_EXIT.SYSTEM_EVENT: {
+        const type = runView.getUint32(kvmRun.fields.system_event_type.offset, true);
+        const event =
+          type === KVM_SYSTEM_EVENT_SHUTDOWN ? 'shutdown' : type === KVM_SYSTEM_EVENT_RESET ? 'reset' : 'crash';
+        post({ type: 'system-event', index, event, detail: `KVM_EXIT_SYSTEM_EVENT type ${type}` });
+        if (type === KVM_SYSTEM_EVENT_CRASH || event !== 'crash') Atomics.store(control, CONTROL_RUN_STATE, RUN_STATE_STOP);
+        break;
+      }
+      default: {
+        let where = '';
+        try {
+          const regs = vcpu.getRegs();
+          where = ` at rip=0x${regs.rip.toString(16)}`;
+        } catch {
+          // registers unavailable: report the exit alone
+        }
+        const extra =
+          reason === KVM_EXIT.INTERNAL_ERROR
+            ? ` suberror ${runView.getUint32(kvmRun.fields.internal_suberror.offset, true)}`
+            : reason === KVM_EXIT.FAIL_ENTRY
+              ? ` hardware reason 0x${runView.getBigUint64(kvmRun.fields.fail_entry_reason.offset, true).toString(16)}`
+              : '';
+        post({ type: 'error', index, message: `vCPU ${index} stopped on ${exitReasonName(reason)}${extra}${where}` });
+        Atomics.store(control, CONTROL_RUN_STATE, RUN_STATE_STOP);
+      }
+    }
+  }
+  Atomics.add(control, CONTROL_EXITED_COUNT, 1);
+  Atomics.notify(control, CONTROL_EXITED_COUNT);
+}
+
+main();
