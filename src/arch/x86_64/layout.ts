@@ -86,6 +86,9 @@ export const UART_PORT_COUNT = 8;
 /** i8042 keyboard controller: data 0x60, status/command 0x64 (only the reset line matters). */
 export const I8042_DATA_PORT = 0x60;
 export const I8042_COMMAND_PORT = 0x64;
+/** i8042 interrupt lines: keyboard port on ISA IRQ 1, auxiliary (mouse) port on ISA IRQ 12 (edge). */
+export const I8042_KBD_IRQ = 1;
+export const I8042_AUX_IRQ = 12;
 /** CMOS RTC: index 0x70, data 0x71. */
 export const RTC_PORT = 0x70;
 export const RTC_IRQ = 8;
