@@ -1,0 +1,118 @@
+/**
+ * One open image file: positioned, complete reads and writes, fdatasync and
+ * fallocate. Synchronous on purpose (device threads have no event loop);
+ * node:fs *Sync calls work on worker threads.
+ */
+import * as fs from 'node:fs';
+import type { DiskFileIdentity } from '../devices/virtio/block/backend.js';
+import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, native } from '../sys/native.js';
+
+export class ImageFile {
+  private fd: number;
+  readonly path: string;
+  readonly writable: boolean;
+  /** Cleared after the first EOPNOTSUPP so we stop asking the filesystem. */
+  private fallocateWorks = true;
+
+  private constructor(path: string, fd: number, writable: boolean) {
+    this.path = path;
+    this.fd = fd;
+    this.writable = writable;
+  }
+
+  static open(path: string, writable: boolean): ImageFile {
+    let fd: number;
+    try {
+      fd = fs.openSync(path, writable ? 'r+' : 'r');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? String(err);
+      throw new Error(`cannot open disk image ${path} ${writable ? 'read-write' : 'read-only'}: ${code}`);
+    }
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() && !st.isBlockDevice()) {
+      fs.closeSync(fd);
+      throw new Error(`disk image ${path} is neither a regular file nor a block device`);
+    }
+    return new ImageFile(path, fd, writable);
+  }
+
+  size(): number {
+    return fs.fstatSync(this.liveFd()).size;
+  }
+
+  identity(): DiskFileIdentity {
+    const st = fs.fstatSync(this.liveFd());
+    return { path: this.path, size: st.size, mtimeMs: st.mtimeMs, inode: st.ino };
+  }
+
+  /** Reads exactly `into.length` bytes; bytes past the end of the file read as zero. */
+  readAt(offset: number, into: Uint8Array): void {
+    let done = 0;
+    while (done < into.length) {
+      const n = fs.readSync(this.liveFd(), into, done, into.length - done, offset + done);
+      if (n === 0) {
+        into.fill(0, done);
+        return;
+      }
+      done += n;
+    }
+  }
+
+  writeAt(offset: number, from: Uint8Array): void {
+    let done = 0;
+    while (done < from.length) {
+      done += fs.writeSync(this.liveFd(), from, done, from.length - done, offset + done);
+    }
+  }
+
+  /** fdatasync: returns once written data (and the metadata needed to read it) is on stable storage. */
+  datasync(): void {
+    fs.fdatasyncSync(this.liveFd());
+  }
+
+  truncate(length: number): void {
+    fs.ftruncateSync(this.liveFd(), length);
+  }
+
+  /** Deallocates the range (reads return zeroes afterwards); false when the filesystem cannot. */
+  punchHole(offset: number, length: number): boolean {
+    return this.fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
+  }
+
+  /** Zeroes the range; unmap=true punches a hole, otherwise ZERO_RANGE keeps the blocks allocated. */
+  zeroRange(offset: number, length: number, unmap: boolean): void {
+    const mode = unmap ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE : FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+    if (this.fallocate(mode, offset, length)) return;
+    if (unmap && this.fallocate(FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset, length)) return;
+    // Fallback: write zeroes in bounded chunks.
+    const chunk = new Uint8Array(Math.min(length, 1 << 20));
+    for (let done = 0; done < length; done += chunk.length) {
+      this.writeAt(offset + done, chunk.subarray(0, Math.min(chunk.length, length - done)));
+    }
+  }
+
+  private fallocate(mode: number, offset: number, length: number): boolean {
+    if (!this.fallocateWorks || length === 0) return false;
+    const r = native().fallocate(this.liveFd(), mode, offset, length);
+    if (r === 0) return true;
+    // EOPNOTSUPP (95) / ENOSYS (38): the filesystem cannot; remember and fall back.
+    if (r === -95 || r === -38) {
+      this.fallocateWorks = false;
+      return false;
+    }
+    if (r === -22) return false; // EINVAL: this mode/range is not supported here.
+    throw new Error(`fallocate on ${this.path} failed: ${native().strerror(-r)}`);
+  }
+
+  close(): void {
+    if (this.fd >= 0) {
+      fs.closeSync(this.fd);
+      this.fd = -1;
+    }
+  }
+
+  private liveFd(): number {
+    if (this.fd < 0) throw new Error(`disk image ${this.path} is closed`);
+    return this.fd;
+  }
+}
