@@ -1,0 +1,122 @@
+/**
+ * The node daemon's HTTP server: fastify with strict validation, one error
+ * shape, role checks on every route, OpenAPI generated from the routes, and
+ * the WebSocket endpoints.
+ *
+ * Other parts of the platform (storage, networks, images) add their routes by
+ * passing RoutePlugins: they declare routes with `addRoute` (http/route.ts) so
+ * they get the same auth, validation and OpenAPI treatment.
+ */
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Server } from 'node:http';
+import type { PlatformContext } from './context.js';
+import { ApiError } from './http/api-error.js';
+import { OpenApiCollector } from './http/openapi.js';
+import { describeValidationError, validatorCompiler } from './http/validation.js';
+import { attachWebSockets } from './http/websocket.js';
+import { roleAllows } from './auth/roles.js';
+import { registerVmRoutes } from './routes/vm-routes.js';
+import { registerAdminRoutes } from './routes/admin-routes.js';
+import { registerSystemRoutes } from './routes/system-routes.js';
+import { addRoute } from './http/route.js';
+
+export type RoutePlugin = (app: FastifyInstance, ctx: PlatformContext) => void | Promise<void>;
+
+export interface ServerOptions {
+  /** Extra route plugins (storage, networks, images, web UI). */
+  plugins?: RoutePlugin[];
+  https?: { key: string | Buffer; cert: string | Buffer } | null;
+  /** Largest request body accepted (default 1 MiB); larger ones get 413. */
+  bodyLimit?: number;
+}
+
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+export async function buildServer(ctx: PlatformContext, opts: ServerOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: ctx.log,
+    bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    exposeHeadRoutes: false,
+    disableRequestLogging: true,
+    ...(opts.https ? { https: opts.https } : {}),
+  }) as unknown as FastifyInstance;
+
+  app.setValidatorCompiler(validatorCompiler);
+  // Response schemas document the API; replies are plain JSON.stringify so nothing is silently dropped.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+
+  const openapi = new OpenApiCollector();
+  app.addHook('onRoute', openapi.onRoute);
+
+  app.addHook('onRequest', async (req) => {
+    const access = req.routeOptions.config?.access;
+    if (!access || access === 'public') return;
+    const header = req.headers.authorization;
+    let bearer: string | undefined;
+    if (header !== undefined) {
+      const m = /^Bearer\s+(\S+)$/i.exec(header);
+      if (!m) throw new ApiError(401, 'unauthenticated', 'Authorization header must be "Bearer <token>"');
+      bearer = m[1];
+    } else if (req.routeOptions.config?.websocket) {
+      bearer = (req.query as Record<string, string> | undefined)?.['token'];
+    }
+    if (!bearer) throw new ApiError(401, 'unauthenticated', 'missing credentials: send Authorization: Bearer <token>');
+    const principal = ctx.auth.authenticate(bearer);
+    if (!principal) throw new ApiError(401, 'unauthenticated', 'unknown or expired token');
+    if (!roleAllows(principal.role, access)) {
+      throw new ApiError(403, 'forbidden', `role ${principal.role} may not ${req.method} ${req.routeOptions.url}; needs ${access}`);
+    }
+    req.principal = principal;
+    req.bearer = bearer;
+  });
+
+  app.setErrorHandler((error: FastifyError | ApiError | Error, req, reply) => {
+    if (error instanceof ApiError) {
+      return reply.code(error.status).send({ error: { code: error.code, message: error.message, ...(error.field ? { field: error.field } : {}) } });
+    }
+    const fe = error as FastifyError;
+    if (fe.validation) {
+      const { message, field } = describeValidationError(fe.validation, fe.validationContext ?? 'body');
+      return reply.code(400).send({ error: { code: 'invalid_request', message, ...(field ? { field } : {}) } });
+    }
+    const status = fe.statusCode ?? 500;
+    if (status >= 500) {
+      req.log.error({ err: error, url: req.url }, 'request failed');
+      return reply.code(500).send({ error: { code: 'internal', message: 'internal error; see the daemon log' } });
+    }
+    const code = typeof fe.code === 'string' && !fe.code.startsWith('FST_') ? fe.code : fastifyCode(status);
+    const message = status === 413 ? `request body too large (limit ${opts.bodyLimit ?? DEFAULT_BODY_LIMIT} bytes)` : fe.message;
+    return reply.code(status).send({ error: { code, message } });
+  });
+
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
+  );
+
+  registerAdminRoutes(app, ctx);
+  registerVmRoutes(app, ctx);
+  registerSystemRoutes(app, ctx);
+  for (const plugin of opts.plugins ?? []) await plugin(app, ctx);
+
+  addRoute(app, {
+    method: 'GET', url: '/api/v1/openapi.json', access: 'public',
+    schema: { summary: 'This document (no credentials needed)', tags: ['meta'], response: { 200: { type: 'object', additionalProperties: true } } },
+    handler: () => openapi.document(ctx.version),
+  });
+
+  attachWebSockets(app.server as Server, ctx);
+  await app.ready();
+  return app;
+}
+
+function fastifyCode(status: number): string {
+  switch (status) {
+    case 400: return 'invalid_request';
+    case 404: return 'not_found';
+    case 405: return 'method_not_allowed';
+    case 413: return 'payload_too_large';
+    case 415: return 'unsupported_media_type';
+    case 426: return 'upgrade_required';
+    default: return `http_${status}`;
+  }
+}

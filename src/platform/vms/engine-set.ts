@@ -1,0 +1,19 @@
+/** How VmManager reaches the engines (engines/index.ts builds the real set; tests may build their own). */
+import type { Engine, EngineName } from '../engines/engine.js';
+
+export interface EngineSet {
+  get(name: EngineName): Engine;
+  /** The engine new VMs get when they name none, and why (host flavour). */
+  defaultEngine(): Promise<{ name: EngineName; reason: string }>;
+}
+
+export function engineSetOf(engines: Partial<Record<EngineName, Engine>>, defaultEngine: EngineSet['defaultEngine']): EngineSet {
+  return {
+    get(name) {
+      const e = engines[name];
+      if (!e) throw new Error(`engine ${name} is not built into this daemon`);
+      return e;
+    },
+    defaultEngine,
+  };
+}
