@@ -139,7 +139,7 @@ export class Serial8250 implements BusDevice {
 
   private ier = 0;
   private lcr = 0x03; // 8 data bits, no parity, 1 stop bit: the PC BIOS default
-  private mcr = Mcr.OUT2;
+  private mcr: number = Mcr.OUT2;
   private scr = 0;
   private dll = 0x0c; // 9600 baud at 1.8432 MHz / 16
   private dlm = 0;

@@ -1,0 +1,151 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RecordingIrqLine } from '../interrupts.js';
+import { Bus } from '../bus.js';
+import { I8042_COMMAND_PORT, I8042_DATA_PORT } from '../../arch/x86_64/layout.js';
+import { I8042, I8042Command, I8042Ctr, I8042PortOffset, I8042Status, NO_DEVICE_RESPONSE } from './i8042.js';
+
+function setup() {
+  const kbdIrq = new RecordingIrqLine();
+  const auxIrq = new RecordingIrqLine();
+  let resets = 0;
+  const kbc = new I8042({ onReset: () => resets++, kbdIrq, auxIrq });
+  const bus = new Bus();
+  bus.insert(I8042_DATA_PORT, 1, kbc.dataPort, 'i8042 data');
+  bus.insert(I8042_COMMAND_PORT, 1, kbc.commandPort, 'i8042 command');
+  const inb = (port: number) => {
+    const d = new Uint8Array(1);
+    bus.read(port, d);
+    return d[0]!;
+  };
+  const outb = (port: number, v: number) => bus.write(port, Uint8Array.of(v));
+  const command = (c: number) => outb(I8042_COMMAND_PORT, c);
+  const status = () => inb(I8042_COMMAND_PORT);
+  const data = () => inb(I8042_DATA_PORT);
+  return { kbc, kbdIrq, auxIrq, resets: () => resets, inb, outb, command, status, data };
+}
+
+test('self-test answers 0x55 and sets the system flag; interface tests answer 0x00', () => {
+  const t = setup();
+  assert.equal(t.status() & I8042Status.OUTPUT_FULL, 0);
+  t.command(I8042Command.SELF_TEST);
+  assert.equal(t.status() & (I8042Status.OUTPUT_FULL | I8042Status.SYSTEM_FLAG), I8042Status.OUTPUT_FULL | I8042Status.SYSTEM_FLAG);
+  assert.equal(t.data(), 0x55);
+  assert.equal(t.status() & I8042Status.OUTPUT_FULL, 0);
+  t.command(I8042Command.KBD_TEST);
+  assert.equal(t.data(), 0x00);
+  t.command(I8042Command.AUX_TEST);
+  assert.equal(t.data(), 0x00);
+  assert.equal(t.data(), 0x00, 'an empty buffer reads the last byte again');
+});
+
+test('command byte read/write (0x20/0x60) and port enable/disable bits', () => {
+  const t = setup();
+  t.command(I8042Command.READ_RAM_FIRST);
+  const ctr = t.data();
+  assert.equal(ctr & I8042Ctr.KBD_INT, I8042Ctr.KBD_INT);
+  t.command(I8042Command.WRITE_RAM_FIRST);
+  assert.equal(t.status() & I8042Status.LAST_WRITE_WAS_COMMAND, I8042Status.LAST_WRITE_WAS_COMMAND);
+  t.outb(I8042_DATA_PORT, 0x03 | I8042Ctr.SYSTEM_FLAG);
+  t.command(I8042Command.READ_RAM_FIRST);
+  assert.equal(t.data(), 0x07);
+  t.command(I8042Command.KBD_DISABLE);
+  t.command(I8042Command.AUX_DISABLE);
+  t.command(I8042Command.READ_RAM_FIRST);
+  assert.equal(t.data(), 0x07 | I8042Ctr.KBD_DISABLE | I8042Ctr.AUX_DISABLE);
+  t.command(I8042Command.KBD_ENABLE);
+  t.command(I8042Command.AUX_ENABLE);
+  t.command(I8042Command.READ_RAM_FIRST);
+  assert.equal(t.data(), 0x07);
+  t.command(0x65); // RAM byte 5
+  t.outb(I8042_DATA_PORT, 0x99);
+  t.command(0x25);
+  assert.equal(t.data(), 0x99);
+});
+
+test('AUX loopback (0xD3) returns the byte with AUX_DATA and raises IRQ 12 when AUX_INT is on', () => {
+  const t = setup();
+  t.command(I8042Command.WRITE_RAM_FIRST);
+  t.outb(I8042_DATA_PORT, I8042Ctr.KBD_INT | I8042Ctr.AUX_INT);
+  t.command(I8042Command.WRITE_AUX_OUTPUT);
+  t.outb(I8042_DATA_PORT, 0x5a);
+  assert.equal(t.auxIrq.pulses, 1);
+  assert.equal(t.kbdIrq.pulses, 0);
+  assert.equal(t.status() & (I8042Status.OUTPUT_FULL | I8042Status.AUX_DATA), I8042Status.OUTPUT_FULL | I8042Status.AUX_DATA);
+  assert.equal(t.data(), 0x5a);
+  t.command(I8042Command.WRITE_KBD_OUTPUT);
+  t.outb(I8042_DATA_PORT, 0x1c);
+  assert.equal(t.kbdIrq.pulses, 1);
+  assert.equal(t.status() & I8042Status.AUX_DATA, 0);
+  assert.equal(t.data(), 0x1c);
+});
+
+test('bytes for the absent keyboard or mouse are answered 0xFE with TIMEOUT at once', () => {
+  const t = setup();
+  t.outb(I8042_DATA_PORT, 0xff); // keyboard reset
+  assert.equal(t.status() & (I8042Status.OUTPUT_FULL | I8042Status.TIMEOUT), I8042Status.OUTPUT_FULL | I8042Status.TIMEOUT);
+  assert.equal(t.data(), NO_DEVICE_RESPONSE);
+  assert.equal(t.kbdIrq.pulses, 1, 'CTR default has KBD_INT');
+  t.command(I8042Command.WRITE_AUX_DEVICE);
+  t.outb(I8042_DATA_PORT, 0xf2);
+  assert.equal(t.status() & I8042Status.AUX_DATA, I8042Status.AUX_DATA);
+  assert.equal(t.data(), NO_DEVICE_RESPONSE);
+  assert.equal(t.auxIrq.pulses, 0, 'AUX_INT is off by default');
+});
+
+test('queued bytes each raise an interrupt when they reach the head', () => {
+  const t = setup();
+  t.command(I8042Command.SELF_TEST);
+  t.command(I8042Command.KBD_TEST);
+  assert.equal(t.kbdIrq.pulses, 1);
+  assert.equal(t.data(), 0x55);
+  assert.equal(t.kbdIrq.pulses, 2);
+  assert.equal(t.data(), 0x00);
+});
+
+test('reset line: 0xFE pulse, 0xFF does not, output port bit 0 written low does', () => {
+  const t = setup();
+  t.command(I8042Command.RESET_CPU);
+  assert.equal(t.resets(), 1);
+  t.command(0xff);
+  assert.equal(t.resets(), 1);
+  t.command(I8042Command.READ_OUTPUT_PORT);
+  assert.equal(t.data() & 1, 1);
+  t.command(I8042Command.WRITE_OUTPUT_PORT);
+  t.outb(I8042_DATA_PORT, 0x03);
+  assert.equal(t.resets(), 1);
+  t.command(I8042Command.WRITE_OUTPUT_PORT);
+  t.outb(I8042_DATA_PORT, 0x02);
+  assert.equal(t.resets(), 2);
+});
+
+test('the controller also works as one 5-port range (offset 4 = command)', () => {
+  let resets = 0;
+  const kbc = new I8042({ onReset: () => resets++ });
+  kbc.write(I8042PortOffset.STATUS_COMMAND, Uint8Array.of(I8042Command.SELF_TEST));
+  const d = new Uint8Array(1);
+  kbc.read(I8042PortOffset.DATA, d);
+  assert.equal(d[0], 0x55);
+  kbc.read(1, d);
+  assert.equal(d[0], 0xff, 'unused offsets read as an empty bus');
+  kbc.write(I8042PortOffset.STATUS_COMMAND, Uint8Array.of(0xfe));
+  assert.equal(resets, 1);
+});
+
+test('save/restore round trip, including a command waiting for its data byte', () => {
+  const a = setup();
+  a.command(I8042Command.SELF_TEST);
+  a.command(I8042Command.WRITE_RAM_FIRST);
+  const saved = JSON.parse(JSON.stringify(a.kbc.save()));
+  const b = setup();
+  b.kbc.restore(saved);
+  assert.deepEqual(b.kbc.save(), a.kbc.save());
+  assert.equal(b.kbdIrq.pulses, 1, 'pending output re-raised');
+  b.outb(I8042_DATA_PORT, 0x00); // completes the 0x60 command
+  assert.equal(b.data(), 0x55);
+  b.command(I8042Command.READ_RAM_FIRST);
+  assert.equal(b.data(), 0x00);
+  assert.throws(() => b.kbc.restore({ ...saved, version: 3 }), /version/);
+  assert.throws(() => b.kbc.restore({ ...saved, ram: [1] }), /ram/);
+  assert.throws(() => b.kbc.restore({ ...saved, output: [{ value: 999, aux: false, timeout: false }] }), /output/);
+});
