@@ -60,6 +60,9 @@ export type ExitReason =
   | { kind: 'poweroff' } // guest powered off (or stop completed)
   | { kind: 'crashed'; message: string }; // engine process died unexpectedly
 
+/** Whether the guest's vCPUs run. */
+export type VmRunState = 'running' | 'paused';
+
 /**
  * A running VM. Emits:
  * - 'console' (chunk: Buffer): serial output bytes,
@@ -69,6 +72,10 @@ export type ExitReason =
 export interface RunningVm extends EventEmitter {
   readonly pid: number;
   readonly engine: EngineName;
+  /** Current state, kept up to date (also right after attach(): a VM may have been paused before the restart). */
+  readonly state: VmRunState;
+  /** File holding the whole serial output of this run (and earlier ones), when the engine keeps one. */
+  readonly consoleLogPath?: string | undefined;
   /** Ask the guest to power off (ACPI power button); resolves when it exited or timeoutMs passed (then kills). */
   shutdown(timeoutMs: number): Promise<void>;
   /** Kill the engine process now. */

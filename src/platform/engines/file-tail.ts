@@ -1,0 +1,95 @@
+/**
+ * Follows a file that another process appends to (a console log), emitting the
+ * new bytes in order. inotify (fs.watch) gives low latency; a slow poll covers
+ * missed events. A file that shrinks was truncated: reading restarts at 0.
+ *
+ * Emits 'data' (Buffer).
+ */
+import { EventEmitter } from 'node:events';
+import { watch, type FSWatcher } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+
+const READ_CHUNK_BYTES = 64 * 1024;
+
+export class FileTail extends EventEmitter {
+  private handle: FileHandle | null = null;
+  private watcher: FSWatcher | null = null;
+  private poller: NodeJS.Timeout | null = null;
+  private reading = false;
+  private again = false;
+  private stopped = false;
+
+  constructor(
+    private readonly path: string,
+    private offset: number,
+    private readonly pollMs = 1000,
+  ) {
+    super();
+  }
+
+  get position(): number {
+    return this.offset;
+  }
+
+  async start(): Promise<void> {
+    this.handle = await open(this.path, 'a+');
+    if (this.stopped) {
+      await this.handle.close();
+      return;
+    }
+    try {
+      this.watcher = watch(this.path, () => this.kick());
+      this.watcher.on('error', () => {
+        /* the poll keeps working */
+      });
+    } catch {
+      this.watcher = null;
+    }
+    this.poller = setInterval(() => this.kick(), this.pollMs);
+    this.poller.unref();
+    this.kick();
+  }
+
+  /** Read whatever is new now (also called on every change notification). */
+  kick(): void {
+    if (this.stopped || this.handle === null) return;
+    if (this.reading) {
+      this.again = true;
+      return;
+    }
+    this.reading = true;
+    void this.drain().finally(() => {
+      this.reading = false;
+      if (this.again && !this.stopped) {
+        this.again = false;
+        this.kick();
+      }
+    });
+  }
+
+  /** Read everything up to the current end, then stop following. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    await this.drain().catch(() => undefined);
+    this.stopped = true;
+    this.watcher?.close();
+    if (this.poller) clearInterval(this.poller);
+    const handle = this.handle;
+    this.handle = null;
+    await handle?.close().catch(() => undefined);
+  }
+
+  private async drain(): Promise<void> {
+    const handle = this.handle;
+    if (handle === null) return;
+    const { size } = await handle.stat();
+    if (size < this.offset) this.offset = 0;
+    while (this.offset < size && !this.stopped) {
+      const buffer = Buffer.alloc(Math.min(READ_CHUNK_BYTES, size - this.offset));
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, this.offset);
+      if (bytesRead === 0) break;
+      this.offset += bytesRead;
+      this.emit('data', buffer.subarray(0, bytesRead));
+    }
+  }
+}
