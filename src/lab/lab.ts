@@ -1,0 +1,252 @@
+/**
+ * The KVM lab: real KVM on a machine without /dev/kvm.
+ *
+ * QEMU TCG with `-cpu max` emulates AMD SVM, so a Debian kernel booted under it as "L1" gets a working /dev/kvm
+ * from kvm-amd. L1 sees the host's root filesystem over 9p (read-only, under a tmpfs overlay so it is writable
+ * and changes vanish with the run), the run's results directory and any `shareWritable` directory (writable,
+ * at their host paths). It runs the given shell script there, with the repository at its real path, and powers
+ * off. See src/lab/l1-init.sh for the L1 side and docs/lab.md for usage.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { buildInitramfs, cacheDir, ensureKernels, repoRoot } from './artifacts.js';
+import { qemuLabArgs, shellQuote, type LabShare } from './qemu-args.js';
+
+export interface LabOptions {
+  /** Shell script (sh) to run inside L1, in a root identical to the host's; cwd is `cwd` (default: the repo). */
+  readonly script: string;
+  /** Whole-run limit (boot, script, power-off); the L1 is killed and a LabError thrown when exceeded. */
+  readonly timeoutMs: number;
+  /** L1 memory; default 4096 MiB. */
+  readonly memoryMiB?: number;
+  /** L1 vCPUs; default 2. */
+  readonly cpus?: number;
+  /** Host directories L1 may write to (mounted at the same paths; everything else is a throwaway overlay). */
+  readonly shareWritable?: readonly string[];
+  /** Working directory of the script inside L1; default: the repository root. */
+  readonly cwd?: string;
+  /** Extra environment for the script (PATH and HOME come from the host). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Where results go; default: a fresh directory under .cache/lab/runs/. */
+  readonly resultsDir?: string;
+  /** Boot L1 from the ELF vmlinux through PVH (default; ~4 s faster under TCG) or from the bzImage. */
+  readonly l1Kernel?: 'vmlinux' | 'bzImage';
+  /** Extra L1 kernel command-line arguments. */
+  readonly kernelArgs?: string;
+  /** Called with each chunk of L1's console output as it arrives (e.g. process.stdout.write for live logs). */
+  readonly onConsole?: (chunk: string) => void;
+}
+
+export interface LabResult {
+  /** The script's exit status inside L1. */
+  readonly exitCode: number;
+  /** The script's output (stdout and stderr), from the results share. */
+  readonly output: string;
+  /** L1's whole serial console: kernel messages, init messages and the script's output. */
+  readonly console: string;
+  /** Host directory the script could write to at the same path (`$LAB_RESULTS` inside). */
+  readonly resultsDir: string;
+  /** From QEMU spawn to L1 ready to run the script (modules loaded, shares mounted, /dev/kvm present). */
+  readonly l1BootMs: number;
+  /** From QEMU spawn to QEMU exit. */
+  readonly totalMs: number;
+}
+
+/** The lab could not give an answer: L1 did not come up, had no /dev/kvm, or the run timed out. */
+export class LabError extends Error {
+  constructor(
+    message: string,
+    readonly console: string,
+    readonly resultsDir: string,
+  ) {
+    super(`${message}\n--- L1 console (last lines) ---\n${lastLines(console, 40)}`);
+    this.name = 'LabError';
+  }
+}
+
+/** The L1 modules: virtio PCI + 9p for the shares, overlay for a writable root, KVM; tun/bridge for L2 networks. */
+export const L1_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'overlay', 'kvm_amd', 'tun', 'bridge'] as const;
+
+const READY_MARKER = 'TYPEVISOR-LAB-READY';
+const ERROR_MARKER = /TYPEVISOR-LAB-ERROR: ([^\r\n]*)/;
+const EXIT_MARKER = /TYPEVISOR-LAB-EXIT=(\d+)/;
+const RUNS_KEPT = 20;
+
+function lastLines(text: string, count: number): string {
+  return text.split(/\r?\n/).slice(-count).join('\n');
+}
+
+/** Build (cached) the L1 initramfs for the generic kernel. */
+export async function labInitramfs(): Promise<string> {
+  const kernels = await ensureKernels();
+  return buildInitramfs({
+    initSnippet: join(repoRoot(), 'src', 'lab', 'l1-init.sh'),
+    modulesFrom: kernels.generic.modulesDir,
+    modules: [...L1_MODULES],
+  });
+}
+
+/** Keep the newest runs under .cache/lab/runs; results of older runs are deleted. */
+async function pruneRuns(runsDir: string): Promise<void> {
+  const entries = (await readdir(runsDir)).sort();
+  for (const stale of entries.slice(0, Math.max(0, entries.length - RUNS_KEPT))) {
+    await rm(join(runsDir, stale), { recursive: true, force: true });
+  }
+}
+
+async function prepareResultsDir(options: LabOptions): Promise<string> {
+  if (options.resultsDir) {
+    const dir = resolve(options.resultsDir);
+    await mkdir(dir, { recursive: true });
+    return dir;
+  }
+  const runsDir = cacheDir('lab', 'runs');
+  await mkdir(runsDir, { recursive: true });
+  await pruneRuns(runsDir);
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
+  return mkdtemp(join(runsDir, `${stamp}-`));
+}
+
+function validatePath(path: string, what: string): void {
+  // Paths travel through kernel mount options and a space-separated list in sh: keep them plain.
+  if (!path.startsWith('/') || /[\s:'"\\$`]/.test(path)) {
+    throw new Error(`lab: ${what} must be an absolute path without spaces, quotes or ':': ${JSON.stringify(path)}`);
+  }
+}
+
+/** Boot L1 under QEMU TCG, run `script` inside with real /dev/kvm, and return its exit code and output. */
+export async function runInLab(options: LabOptions): Promise<LabResult> {
+  if (!(options.timeoutMs > 0)) throw new Error(`lab: timeoutMs must be positive, got ${options.timeoutMs}`);
+  const cpus = options.cpus ?? 2;
+  const memoryMiB = options.memoryMiB ?? 4096;
+  if (!Number.isInteger(cpus) || cpus < 1 || cpus > 64) throw new Error(`lab: cpus must be 1..64, got ${cpus}`);
+  if (!Number.isInteger(memoryMiB) || memoryMiB < 256) throw new Error(`lab: memoryMiB must be >= 256, got ${memoryMiB}`);
+  const writable = (options.shareWritable ?? []).map((path) => resolve(path));
+  for (const path of writable) {
+    validatePath(path, 'shareWritable entry');
+    if (!existsSync(path) || !statSync(path).isDirectory()) throw new Error(`lab: shareWritable: not a directory: ${path}`);
+  }
+  const cwd = resolve(options.cwd ?? repoRoot());
+  for (const name of Object.keys(options.env ?? {})) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`lab: invalid environment variable name: ${name}`);
+  }
+
+  const kernels = await ensureKernels();
+  const initramfs = await labInitramfs();
+  const resultsDir = await prepareResultsDir(options);
+  validatePath(resultsDir, 'the results directory');
+  const shares: LabShare[] = writable.map((path, index) => ({ tag: `rw${index}`, path }));
+
+  await writeFile(
+    join(resultsDir, 'lab-env.sh'),
+    [
+      `LAB_RESULTS_PATH=${shellQuote(resultsDir)}`,
+      `LAB_WRITABLE_SHARES=${shellQuote(shares.map(({ tag, path }) => `${tag}:${path}`).join(' '))}`,
+      `LAB_MODULES_PATH=${shellQuote(kernels.generic.modulesDir)}`,
+      '',
+    ].join('\n'),
+  );
+  const environment: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: process.env.HOME ?? '/root',
+    TERM: 'dumb',
+    TYPEVISOR_LAB_L1: '1',
+    LAB_RESULTS: resultsDir,
+    ...options.env,
+  };
+  await writeFile(
+    join(resultsDir, 'script.sh'),
+    [
+      '# Written by src/lab/lab.ts: the environment, the working directory, then the caller\'s script.',
+      ...Object.entries(environment).map(([name, value]) => `export ${name}=${shellQuote(value)}`),
+      `cd ${shellQuote(cwd)} || exit 125`,
+      options.script,
+      '',
+    ].join('\n'),
+  );
+  for (const stale of ['exit-code', 'output.log', 'lab-error']) await rm(join(resultsDir, stale), { force: true });
+
+  const args = qemuLabArgs({
+    kernel: options.l1Kernel === 'bzImage' ? kernels.generic.bzImage : kernels.generic.vmlinux,
+    initramfs,
+    cpus,
+    memoryMiB,
+    resultsDir,
+    shares,
+    kernelArgs: options.kernelArgs ?? '',
+  });
+  const run = await runQemu(args, options, resultsDir);
+
+  const exitCodeText = await readFile(join(resultsDir, 'exit-code'), 'utf8').catch(() => undefined);
+  const labError = await readFile(join(resultsDir, 'lab-error'), 'utf8').catch(() => undefined);
+  const output = await readFile(join(resultsDir, 'output.log'), 'utf8').catch(() => '');
+  const errorOnConsole = ERROR_MARKER.exec(run.console)?.[1];
+  if (labError !== undefined || errorOnConsole !== undefined) {
+    throw new LabError(`lab: L1 failed: ${(labError ?? errorOnConsole ?? '').trim()}`, run.console, resultsDir);
+  }
+  if (run.timedOut) {
+    const phase = run.readyAtMs === undefined ? 'L1 did not come up' : 'the script did not finish';
+    throw new LabError(`lab: timed out after ${options.timeoutMs} ms (${phase})`, run.console, resultsDir);
+  }
+  if (run.readyAtMs === undefined) {
+    throw new LabError(`lab: L1 did not come up (QEMU exited with ${run.qemuExit} before ${READY_MARKER})`, run.console, resultsDir);
+  }
+  const exitCode = Number.parseInt(exitCodeText?.trim() ?? EXIT_MARKER.exec(run.console)?.[1] ?? '', 10);
+  if (!Number.isInteger(exitCode)) {
+    throw new LabError(`lab: the script's exit code never came back (QEMU exited with ${run.qemuExit})`, run.console, resultsDir);
+  }
+  return { exitCode, output, console: run.console, resultsDir, l1BootMs: run.readyAtMs, totalMs: run.totalMs };
+}
+
+interface QemuRun {
+  console: string;
+  readyAtMs: number | undefined;
+  totalMs: number;
+  timedOut: boolean;
+  qemuExit: string;
+}
+
+const CONSOLE_LIMIT = 8 * 1024 * 1024;
+const CONSOLE_KEPT_HEAD = 256 * 1024;
+
+function runQemu(args: readonly string[], options: LabOptions, resultsDir: string): Promise<QemuRun> {
+  return new Promise((resolvePromise, reject) => {
+    const started = performance.now();
+    const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let consoleText = '';
+    let readyAtMs: number | undefined;
+    let timedOut = false;
+    const collect = (chunk: Buffer): void => {
+      const text = chunk.toString('utf8');
+      options.onConsole?.(text);
+      consoleText += text;
+      if (readyAtMs === undefined && consoleText.includes(READY_MARKER)) readyAtMs = Math.round(performance.now() - started);
+      // A runaway guest must not exhaust the host's memory: keep the boot messages and the newest output.
+      if (consoleText.length > CONSOLE_LIMIT) {
+        consoleText = `${consoleText.slice(0, CONSOLE_KEPT_HEAD)}\n[... console output cut ...]\n${consoleText.slice(-CONSOLE_LIMIT / 2)}`;
+      }
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, options.timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(new LabError(`lab: cannot start qemu-system-x86_64: ${error.message}`, consoleText, resultsDir));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({
+        console: consoleText,
+        readyAtMs,
+        totalMs: Math.round(performance.now() - started),
+        timedOut,
+        qemuExit: signal ? `signal ${signal}` : `status ${code}`,
+      });
+    });
+  });
+}
