@@ -45,6 +45,8 @@ export interface PciCapabilityOptions {
   writeMask?: Uint8Array;
   /** Called after a guest write touched the capability, with the offset inside it. */
   onWrite?: (offsetInCapability: number, length: number) => void;
+  /** Called before a guest read of the capability, so its owner can refresh live registers. */
+  onRead?: (offsetInCapability: number, length: number) => void;
 }
 
 export type BarMovedHook = (bar: number, oldAddress: number, newAddress: number) => void;
@@ -61,6 +63,7 @@ interface Capability {
   readonly offset: number;
   readonly length: number;
   readonly onWrite?: ((offsetInCapability: number, length: number) => void) | undefined;
+  readonly onRead?: ((offsetInCapability: number, length: number) => void) | undefined;
 }
 
 const BAR_END = PciHeader.BAR0 + 4 * PciHeader.BAR_COUNT;
@@ -203,7 +206,7 @@ export class PciConfigSpace {
     if (previous) this.bytes[previous.offset + 1] = offset;
     else this.bytes[PciHeader.CAPABILITIES_POINTER] = offset;
     this.view.setUint16(PciHeader.STATUS, this.view.getUint16(PciHeader.STATUS, true) | PciStatus.CAPABILITIES_LIST, true);
-    this.capabilities.push({ offset, length: body.length, onWrite: options.onWrite });
+    this.capabilities.push({ offset, length: body.length, onWrite: options.onWrite, onRead: options.onRead });
     this.nextCapabilityOffset = offset + Math.ceil(body.length / 4) * 4;
     return offset;
   }
@@ -219,6 +222,9 @@ export class PciConfigSpace {
     return this.view.getUint32(offset, true);
   }
   /** Device-side write (ignores the guest write mask). */
+  writeU8(offset: number, value: number): void {
+    this.view.setUint8(offset, value);
+  }
   writeU16(offset: number, value: number): void {
     this.view.setUint16(offset, value, true);
   }
@@ -228,6 +234,13 @@ export class PciConfigSpace {
 
   /** Guest read of `data.length` bytes at `offset` (0..4095). Extended space reads as zero. */
   read(offset: number, data: Uint8Array): void {
+    const end = offset + data.length;
+    for (const cap of this.capabilities) {
+      if (cap.onRead && offset < cap.offset + cap.length && cap.offset < end) {
+        const start = Math.max(offset, cap.offset);
+        cap.onRead(start - cap.offset, Math.min(end, cap.offset + cap.length) - start);
+      }
+    }
     for (let i = 0; i < data.length; i++) {
       const at = offset + i;
       data[i] = at < PCI_CONFIG_SPACE_SIZE ? this.bytes[at]! : 0;
