@@ -1,0 +1,62 @@
+/**
+ * Builds the freestanding test guest (test/guest/*.c, entry.S, guest.ld) with the host's gcc, once per source
+ * version: the ELF is cached under <repo>/.cache/test-guest/<hash of the sources>/guest.elf.
+ *
+ * The guest has two entries: e_entry for the VMM's 64-bit Linux-style entry (RSI = boot_params), and a
+ * XEN_ELFNOTE_PHYS32_ENTRY note for PVH (QEMU -kernel, or the VMM's PVH path). See test/guest/README.md.
+ */
+
+import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+
+export const TEST_GUEST_SOURCE_DIR = dirname(fileURLToPath(import.meta.url));
+const REPO_ROOT = resolve(TEST_GUEST_SOURCE_DIR, '..', '..');
+export const TEST_GUEST_CACHE_DIR = join(REPO_ROOT, '.cache', 'test-guest');
+const SOURCE_PATTERN = /\.(c|h|S|ld|sh)$/;
+
+/** A hash over every file the build reads, so any edit yields a fresh build. */
+export async function testGuestSourceHash(): Promise<string> {
+  const hash = createHash('sha256');
+  const names = (await readdir(TEST_GUEST_SOURCE_DIR)).filter((n) => SOURCE_PATTERN.test(n)).sort();
+  for (const name of names) {
+    hash.update(name).update('\0');
+    hash.update(await readFile(join(TEST_GUEST_SOURCE_DIR, name))).update('\0');
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+let pending: Promise<string> | undefined;
+
+/** Returns the path of the built test guest ELF, building it if the sources changed. */
+export function buildTestGuest(): Promise<string> {
+  pending ??= build().catch((error: unknown) => {
+    pending = undefined; // let a later call retry
+    throw error;
+  });
+  return pending;
+}
+
+async function build(): Promise<string> {
+  const dir = join(TEST_GUEST_CACHE_DIR, await testGuestSourceHash());
+  const elf = join(dir, 'guest.elf');
+  if (existsSync(elf)) return elf;
+  await mkdir(dir, { recursive: true });
+  // Build under a unique name and rename: concurrent test processes never see a half-written ELF.
+  const partial = join(dir, `guest.elf.${process.pid}.${Date.now()}.tmp`);
+  try {
+    await execFileAsync('sh', [join(TEST_GUEST_SOURCE_DIR, 'build.sh'), partial], { timeout: 120_000 });
+    await rename(partial, elf);
+  } catch (error) {
+    await rm(partial, { force: true });
+    const stderr = (error as { stderr?: string }).stderr ?? '';
+    throw new Error(`building the test guest failed: ${(error as Error).message}\n${stderr}`);
+  }
+  return elf;
+}

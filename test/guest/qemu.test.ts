@@ -1,0 +1,137 @@
+/**
+ * Boots the test guest under QEMU TCG through its PVH entry, to prove the guest itself is right before it is
+ * used against our VMM (where a failure could be either side's fault). Each run takes about a second.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { buildTestGuest } from './build.js';
+
+const QEMU = 'qemu-system-x86_64';
+const qemuMissing = spawnSync(QEMU, ['--version']).status !== 0;
+const RUN_TIMEOUT_MS = 20_000;
+
+interface Run {
+  /** "TVG: ..." lines, without the prefix. */
+  lines: string[];
+  /** QEMU's exit code, or null when the test stopped it. */
+  exitCode: number | null;
+  elapsedMs: number;
+}
+
+/**
+ * Boots the guest with `tvg.test=<name>`. Resolves when QEMU exits, or when `until` matches a line (then QEMU is
+ * killed). `onLine` may write to the guest's COM1 through the returned stdin.
+ */
+async function boot(
+  name: string,
+  options: { smp?: number; until?: (line: string) => boolean; onLine?: (line: string, input: NodeJS.WritableStream) => void } = {},
+): Promise<Run> {
+  const elf = await buildTestGuest();
+  const args = ['-M', 'q35', '-cpu', 'max', '-smp', String(options.smp ?? 4), '-m', '256', '-nographic', '-no-reboot'];
+  args.push('-net', 'none', '-kernel', elf, '-append', `tvg.test=${name}`);
+  const started = Date.now();
+  const child = spawn(QEMU, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let buffered = '';
+  let stopped = false;
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`QEMU run "${name}" timed out; guest said:\n${lines.join('\n')}`));
+    }, RUN_TIMEOUT_MS);
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('latin1');
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const raw = buffered.slice(0, newline).replace(/\r$/, '');
+        buffered = buffered.slice(newline + 1);
+        const at = raw.indexOf('TVG: ');
+        if (at < 0) continue;
+        const line = raw.slice(at + 5);
+        lines.push(line);
+        options.onLine?.(line, child.stdin);
+        if (!stopped && options.until?.(line)) {
+          stopped = true;
+          child.kill('SIGTERM');
+        }
+      }
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ lines, exitCode: stopped ? null : code, elapsedMs: Date.now() - started });
+    });
+  });
+}
+
+function assertCommonReport(run: Run, name: string): void {
+  assert.equal(run.lines[0], 'hello');
+  assert.ok(run.lines.includes('entry pvh'));
+  assert.ok(run.lines.includes(`cmdline tvg.test=${name}`), 'command line from hvm_start_info');
+  const e820 = run.lines.filter((l) => l.startsWith('e820 '));
+  assert.ok(e820.some((l) => /^e820 0x100000 0x[0-9a-f]+ 1$/.test(l)), 'usable RAM from 1 MiB');
+  const ram = run.lines.find((l) => l.startsWith('ram-mib '));
+  const mib = Number(ram?.split(' ')[1]);
+  assert.ok(mib >= 250 && mib <= 256, `ram-mib ${mib} for -m 256`);
+  assert.match(run.lines.find((l) => l.startsWith('acpi ')) ?? '', /^acpi rsdp 0x[0-9a-f]+ madt-cpus \d+ pm1a-cnt 0x[1-9a-f][0-9a-f]* /);
+  assert.ok(run.lines.includes(`test ${name}`));
+  assert.deepEqual(run.lines.filter((l) => l.startsWith('error') || l.startsWith('exception')), []);
+}
+
+test('poweroff: reports memory, ACPI and 4 CPUs, then powers QEMU off via the FADT PM1a_CNT and \\_S5', { skip: qemuMissing, timeout: 60_000 }, async () => {
+  const run = await boot('poweroff');
+  assertCommonReport(run, 'poweroff');
+  assert.ok(run.lines.includes('cpus 4'), `cpus line: ${run.lines.find((l) => l.startsWith('cpus'))}`);
+  assert.equal(run.exitCode, 0, 'QEMU exited by itself');
+  assert.ok(!run.lines.includes('done'), 'poweroff never returns');
+});
+
+test('one CPU: no APs to start', { skip: qemuMissing, timeout: 60_000 }, async () => {
+  const run = await boot('poweroff', { smp: 1 });
+  assert.ok(run.lines.includes('cpus 1'));
+  assert.equal(run.exitCode, 0);
+});
+
+for (const name of ['reset', 'acpi-reset']) {
+  test(`${name}: the machine resets (QEMU -no-reboot exits)`, { skip: qemuMissing, timeout: 60_000 }, async () => {
+    const run = await boot(name);
+    assertCommonReport(run, name);
+    assert.equal(run.exitCode, 0);
+    assert.ok(!run.lines.includes('done'));
+  });
+}
+
+test('halt: prints done and stays halted', { skip: qemuMissing, timeout: 60_000 }, async () => {
+  const run = await boot('halt', { until: (l) => l === 'done' });
+  assertCommonReport(run, 'halt');
+  assert.equal(run.lines.at(-1), 'done');
+});
+
+test('count: an increasing counter about every 100 ms', { skip: qemuMissing, timeout: 60_000 }, async () => {
+  let firstCountAt = 0;
+  const run = await boot('count', {
+    onLine: (l) => {
+      if (l === 'count 0') firstCountAt = Date.now();
+    },
+    until: (l) => l === 'count 5',
+  });
+  const counts = run.lines.filter((l) => l.startsWith('count ')).map((l) => Number(l.split(' ')[1]));
+  assert.deepEqual(counts.slice(0, 6), [0, 1, 2, 3, 4, 5]);
+  const elapsed = Date.now() - firstCountAt;
+  assert.ok(elapsed >= 400, `5 periods took ${elapsed} ms`);
+});
+
+test('echo: bytes typed on COM1 come back as "got" lines', { skip: qemuMissing, timeout: 60_000 }, async () => {
+  const run = await boot('echo', {
+    onLine: (l, input) => {
+      if (l === 'echo ready') input.write('hi!');
+    },
+    until: (l) => l === 'got !',
+  });
+  assertCommonReport(run, 'echo');
+  assert.deepEqual(
+    run.lines.filter((l) => l.startsWith('got ')),
+    ['got h', 'got i', 'got !'],
+  );
+});

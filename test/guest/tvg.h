@@ -1,0 +1,71 @@
+/* typevisor test guest (TVG): shared declarations. Freestanding: no libc. */
+#ifndef TVG_H
+#define TVG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- Port I/O ---- */
+static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
+static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port)); }
+static inline uint8_t inb(uint16_t port) {
+  uint8_t v;
+  __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+  return v;
+}
+static inline uint32_t inl(uint16_t port) {
+  uint32_t v;
+  __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+  return v;
+}
+static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
+
+/* Unaligned little-endian loads from physical memory (identity-mapped). */
+static inline uint8_t peek8(uint64_t a) { return *(volatile uint8_t *)(uintptr_t)a; }
+static inline uint16_t peek16(uint64_t a) { return (uint16_t)(peek8(a) | (peek8(a + 1) << 8)); }
+static inline uint32_t peek32(uint64_t a) { return (uint32_t)peek16(a) | ((uint32_t)peek16(a + 2) << 16); }
+static inline uint64_t peek64(uint64_t a) { return (uint64_t)peek32(a) | ((uint64_t)peek32(a + 4) << 32); }
+
+/* ---- libc bits the compiler may call ---- */
+void *memcpy(void *dst, const void *src, size_t n);
+void *memset(void *dst, int c, size_t n);
+int memcmp(const void *a, const void *b, size_t n);
+
+/* ---- console.c: COM1, polled ---- */
+void serial_init(void);
+void put_char(char c);
+void put_str(const char *s);
+void put_hex(uint64_t v);
+void put_dec(uint64_t v);
+/* Starts a line with the "TVG: " prefix every test harness matches on. */
+void line_begin(const char *what);
+void line_end(void);
+bool serial_try_read(uint8_t *out);
+
+/* ---- acpi.c ---- */
+struct acpi_info {
+  bool found;
+  uint64_t rsdp;
+  uint32_t lapic_address;
+  uint32_t cpu_count;             /* enabled Processor Local APIC entries */
+  uint8_t apic_ids[256];
+  uint32_t pm1a_cnt_port;         /* 0 if unknown */
+  uint32_t pm_timer_port;         /* 0 if unknown */
+  uint8_t s5_sleep_type;          /* \_S5 SLP_TYPa from the DSDT, or 5 if not found */
+  bool s5_from_dsdt;
+  uint8_t reset_space;            /* ACPI GAS address space: 0 memory, 1 I/O; 0xff = no reset register */
+  uint64_t reset_address;
+  uint8_t reset_value;
+};
+void acpi_discover(uint64_t rsdp_hint, struct acpi_info *out);
+
+/* ---- timer.c: delays from the ACPI PM timer (3.579545 MHz), falling back to a calibrated-by-guess spin ---- */
+void timer_init(uint32_t pm_timer_port);
+uint64_t timer_now_us(void);
+void delay_us(uint64_t us);
+
+/* ---- smp.c ---- */
+uint32_t smp_start_aps(const struct acpi_info *acpi);
+
+#endif
