@@ -68,8 +68,8 @@ export class ProcessWatch extends EventEmitter {
 
   private schedule(): void {
     if (this.done) return;
+    // Kept referenced: whoever waits for the exit needs the event loop alive; detach() stops it.
     this.timer = setTimeout(() => void this.poll(), this.intervalMs);
-    this.timer.unref();
   }
 
   private async poll(): Promise<void> {

@@ -86,6 +86,7 @@ export class QemuVm extends EventEmitter implements RunningVm {
 
   async shutdown(timeoutMs: number): Promise<void> {
     if (this.exitReason !== null) return;
+    this.assertAttached('shutdown');
     this.stopRequested = true;
     try {
       // A paused guest cannot see the power button.
@@ -115,19 +116,27 @@ export class QemuVm extends EventEmitter implements RunningVm {
         if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
       }
     }
-    await this.waitExit(Number.POSITIVE_INFINITY);
+    if (!this.detached) {
+      await this.waitExit(Number.POSITIVE_INFINITY);
+      return;
+    }
+    // Detached: nothing watches the process any more; wait for it here.
+    while (await isAlive(this.params.identity)) await new Promise((resolve) => setTimeout(resolve, 50));
   }
 
   async reboot(): Promise<void> {
+    this.assertAttached('reboot');
     await this.qmp.execute('system_reset');
   }
 
   async pause(): Promise<void> {
+    this.assertAttached('pause');
     await this.qmp.execute('stop');
     this.setState('paused');
   }
 
   async resume(): Promise<void> {
+    this.assertAttached('resume');
     await this.qmp.execute('cont');
     this.setState('running');
   }
@@ -169,6 +178,10 @@ export class QemuVm extends EventEmitter implements RunningVm {
     void this.consoleTail.stop();
     this.consoleInput.close();
     this.qmp.close();
+  }
+
+  private assertAttached(operation: string): void {
+    if (this.detached) throw new Error(`cannot ${operation} VM ${this.params.spec.name}: this handle was detached (attach again)`);
   }
 
   /** Resolves true when the process ended within `timeoutMs`. */

@@ -1,0 +1,81 @@
+/** Shared bits of the engine integration tests. */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import type { ExitReason, RunningVm, VmRunState } from '../../src/platform/engines/engine.js';
+
+export const quietLog: Logger = pino({ level: process.env.ENGINES_TEST_LOG ?? 'silent' });
+
+/** Short run directories (Unix socket paths are limited to 107 bytes). */
+export async function makeRunDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `tv-${prefix}-`));
+}
+
+/** Collects a VM's console output and waits for text in it. */
+export class ConsoleCapture {
+  text = '';
+  private waiters: Array<() => void> = [];
+
+  constructor(vm: RunningVm) {
+    vm.on('console', (chunk: Buffer) => {
+      this.text += chunk.toString('latin1');
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+  }
+
+  /** Resolves with the index just past `needle`, searched from `from`. */
+  async waitFor(needle: string | RegExp, timeoutMs: number, from = 0): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const tail = this.text.slice(from);
+      if (typeof needle === 'string') {
+        const at = tail.indexOf(needle);
+        if (at >= 0) return from + at + needle.length;
+      } else {
+        const match = needle.exec(tail);
+        if (match) return from + match.index + match[0].length;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(`console never showed ${String(needle)} within ${timeoutMs} ms; last output: ${JSON.stringify(this.text.slice(-400))}`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+}
+
+export function nextExit(vm: RunningVm, timeoutMs: number): Promise<ExitReason> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`VM pid ${vm.pid} did not exit within ${timeoutMs} ms`)), timeoutMs);
+    vm.once('exit', (reason: ExitReason) => {
+      clearTimeout(timer);
+      resolve(reason);
+    });
+  });
+}
+
+export function nextState(vm: RunningVm, timeoutMs: number): Promise<VmRunState> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`VM pid ${vm.pid} reported no state change within ${timeoutMs} ms`)), timeoutMs);
+    vm.once('state', (state: VmRunState) => {
+      clearTimeout(timer);
+      resolve(state);
+    });
+  });
+}
+
+export function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
