@@ -34,10 +34,10 @@ export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
 export async function buildServer(ctx: PlatformContext, opts: ServerOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: ctx.log,
+    // Per-request logging only at warn and above: the daemon log is for events, not access lines.
+    loggerInstance: ctx.log.child({ component: 'http' }, { level: 'warn' }),
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
     exposeHeadRoutes: false,
-    disableRequestLogging: true,
     ...(opts.https ? { https: opts.https } : {}),
   }) as unknown as FastifyInstance;
 
