@@ -53,11 +53,6 @@ struct idt_gate {
 extern const uint8_t tvg_exception_stubs[];
 static struct idt_gate idt[IDT_VECTORS] __attribute__((aligned(16)));
 
-struct memory_range {
-  uint64_t addr, size;
-  uint32_t type;
-};
-
 static uint64_t cmdline_addr;
 static struct memory_range memmap[BP_E820_MAX];
 static uint32_t memmap_count;
@@ -252,6 +247,12 @@ void tvg_main(uint64_t info, uint32_t kind) {
   line_end();
   bool ok = kind == BOOT_KIND_PVH ? read_pvh_start_info(info) : (read_linux_boot_params(info), true);
   if (!ok) report_failure("bad hvm_start_info magic");
+  char option[32];
+  if (kind == BOOT_KIND_PVH && cmdline_option("tvg.entry", option, sizeof option) && str_eq(option, "linux64")) {
+    line_begin("reentering via the 64-bit boot_params entry");
+    line_end();
+    enter_linux64(cmdline_addr, memmap, memmap_count, rsdp_hint);
+  }
   report_boot_info(kind);
 
   acpi_discover(rsdp_hint, &acpi);
@@ -271,6 +272,7 @@ void tvg_main(uint64_t info, uint32_t kind) {
     else if (str_eq(test, "acpi-reset")) test_acpi_reset();
     else if (str_eq(test, "count")) test_count();
     else if (str_eq(test, "echo")) test_echo();
+    else if (str_eq(test, "ud2")) __asm__ volatile("ud2"); /* checks exception reporting: "exception 6" */
     else if (!str_eq(test, "halt")) report_failure("unknown tvg.test");
   }
   line_begin("done");

@@ -25,11 +25,11 @@ interface Run {
  */
 async function boot(
   name: string,
-  options: { smp?: number; until?: (line: string) => boolean; onLine?: (line: string, input: NodeJS.WritableStream) => void } = {},
+  options: { smp?: number; append?: string; until?: (line: string) => boolean; onLine?: (line: string, input: NodeJS.WritableStream) => void } = {},
 ): Promise<Run> {
   const elf = await buildTestGuest();
   const args = ['-M', 'q35', '-cpu', 'max', '-smp', String(options.smp ?? 4), '-m', '256', '-nographic', '-no-reboot'];
-  args.push('-net', 'none', '-kernel', elf, '-append', `tvg.test=${name}`);
+  args.push('-net', 'none', '-kernel', elf, '-append', `${options.append ?? ''}tvg.test=${name}`);
   const started = Date.now();
   const child = spawn(QEMU, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   const lines: string[] = [];
@@ -65,10 +65,10 @@ async function boot(
   });
 }
 
-function assertCommonReport(run: Run, name: string): void {
+function assertCommonReport(run: Run, name: string, entry = 'pvh', cmdline = `tvg.test=${name}`): void {
   assert.equal(run.lines[0], 'hello');
-  assert.ok(run.lines.includes('entry pvh'));
-  assert.ok(run.lines.includes(`cmdline tvg.test=${name}`), 'command line from hvm_start_info');
+  assert.ok(run.lines.includes(`entry ${entry}`));
+  assert.ok(run.lines.includes(`cmdline ${cmdline}`), 'command line from hvm_start_info / boot_params');
   const e820 = run.lines.filter((l) => l.startsWith('e820 '));
   assert.ok(e820.some((l) => /^e820 0x100000 0x[0-9a-f]+ 1$/.test(l)), 'usable RAM from 1 MiB');
   const ram = run.lines.find((l) => l.startsWith('ram-mib '));
@@ -85,6 +85,19 @@ test('poweroff: reports memory, ACPI and 4 CPUs, then powers QEMU off via the FA
   assert.ok(run.lines.includes('cpus 4'), `cpus line: ${run.lines.find((l) => l.startsWith('cpus'))}`);
   assert.equal(run.exitCode, 0, 'QEMU exited by itself');
   assert.ok(!run.lines.includes('done'), 'poweroff never returns');
+});
+
+test('the 64-bit boot_params entry (as our VMM enters) reports the same, APs included', { skip: qemuMissing, timeout: 60_000 }, async () => {
+  const run = await boot('poweroff', { append: 'tvg.entry=linux64 ' });
+  assert.deepEqual(run.lines.slice(0, 3), ['hello', 'reentering via the 64-bit boot_params entry', 'hello']);
+  assertCommonReport(run, 'poweroff', 'linux64', 'tvg.entry=linux64 tvg.test=poweroff');
+  assert.ok(run.lines.includes('cpus 4'));
+  assert.equal(run.exitCode, 0);
+});
+
+test('ud2: a guest exception is reported with its vector', { skip: qemuMissing, timeout: 60_000 }, async () => {
+  const run = await boot('ud2', { smp: 1, until: (l) => l.startsWith('exception') });
+  assert.match(run.lines.at(-1) ?? '', /^exception 6 rip 0x10[0-9a-f]{4} error 0x0$/);
 });
 
 test('one CPU: no APs to start', { skip: qemuMissing, timeout: 60_000 }, async () => {

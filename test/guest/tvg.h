@@ -32,6 +32,15 @@ void *memcpy(void *dst, const void *src, size_t n);
 void *memset(void *dst, int c, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
 
+/* One memory map entry (E820 types: 1 usable RAM, 2 reserved, ...). */
+struct memory_range {
+  uint64_t addr, size;
+  uint32_t type;
+};
+
+/* ---- linux64-shim.c (QEMU-only: re-enter through the 64-bit boot_params entry) ---- */
+__attribute__((noreturn)) void enter_linux64(uint64_t cmdline, const struct memory_range *map, uint32_t count, uint64_t rsdp);
+
 /* ---- console.c: COM1, polled ---- */
 void serial_init(void);
 void put_char(char c);
