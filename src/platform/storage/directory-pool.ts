@@ -270,6 +270,20 @@ export class DirectoryPool implements StoragePool {
     }
   }
 
+  async importFile(name: string, source: string, sourceFormat: VolumeFormat, format: VolumeFormat): Promise<VolumeInfo> {
+    validateFormat(format);
+    await this.refuseExisting(name);
+    const file = this.fileFor(name, format);
+    const tmp = this.tempFile(name);
+    try {
+      await convertImage(source, sourceFormat, tmp, format);
+      await this.publish(tmp, file);
+    } finally {
+      await fs.rm(tmp, { force: true });
+    }
+    return this.describe(name, file, format);
+  }
+
   /**
    * An uploaded qcow2 must really be qcow2 and must not name a backing file: a backing
    * file is a host path, and an uploader could otherwise point a VM at any host file.

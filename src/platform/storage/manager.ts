@@ -170,6 +170,10 @@ export class StorageManager {
     return this.pool(pool).importStream(validateName(name, 'name'), source, options);
   }
 
+  async importFile(pool: string, name: string, file: string, fileFormat: VolumeFormat, format: VolumeFormat): Promise<VolumeView> {
+    return this.view(await this.pool(pool).importFile(validateName(name, 'name'), file, fileFormat, format));
+  }
+
   async exportVolume(pool: string, name: string): Promise<{ stream: Readable; sizeBytes: number; format: VolumeFormat }> {
     validateName(name, 'volume');
     return this.pool(pool).exportStream(name);

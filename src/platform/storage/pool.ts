@@ -63,6 +63,8 @@ export interface StoragePool {
   linkedClone(base: string, target: string, sizeBytes?: number): Promise<VolumeInfo>;
   /** Streams into a temporary name, verifies, then renames; nothing appears under `name` unless complete. */
   importStream(name: string, source: Readable, options: ImportOptions): Promise<ImportResult>;
+  /** Converts a host file (e.g. a freshly built root filesystem) into a new volume. */
+  importFile(name: string, file: string, fileFormat: VolumeFormat, format: VolumeFormat): Promise<VolumeInfo>;
   /** A self-contained stream of the volume (linked clones are flattened first). */
   exportStream(name: string): Promise<{ stream: Readable; sizeBytes: number; format: VolumeFormat }>;
   check(name: string): Promise<CheckResult>;
