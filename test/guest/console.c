@@ -74,6 +74,10 @@ void put_hex(uint64_t v) {
   put_str(&buf[i]);
 }
 
+void put_hex_digits(uint64_t v, int digits) {
+  for (int shift = 4 * (digits - 1); shift >= 0; shift -= 4) put_char("0123456789abcdef"[(v >> shift) & 0xf]);
+}
+
 void put_dec(uint64_t v) {
   char buf[21];
   int i = 20;

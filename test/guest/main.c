@@ -255,12 +255,14 @@ void tvg_main(uint64_t info, uint32_t kind) {
   }
   report_boot_info(kind);
 
+  probe_cpuid();
   acpi_discover(rsdp_hint, &acpi);
   timer_init(acpi.pm_timer_port);
   report_acpi();
   line_begin("cpus ");
   put_dec(acpi.found && acpi.cpu_count > 1 ? smp_start_aps(&acpi) : 1);
   line_end();
+  probe_pci();
 
   char test[32];
   if (cmdline_option("tvg.test", test, sizeof test)) {

@@ -85,6 +85,11 @@ test('poweroff: reports memory, ACPI and 4 CPUs, then powers QEMU off via the FA
   assert.ok(run.lines.includes('cpus 4'), `cpus line: ${run.lines.find((l) => l.startsWith('cpus'))}`);
   assert.equal(run.exitCode, 0, 'QEMU exited by itself');
   assert.ok(!run.lines.includes('done'), 'poweroff never returns');
+  assert.ok(run.lines.includes('cpuid vendor AuthenticAMD hypervisor TCGTCGTCGTCG'), 'CPUID vendor and hypervisor leaf');
+  assert.ok(run.lines.includes('pci 00:00.0 8086:29c0 class 060000'), 'q35 host bridge found on bus 0');
+  assert.ok(run.lines.includes('pci 00:1f.2 8086:2922 class 010601'), 'multifunction device 1f scanned');
+  const functions = run.lines.filter((l) => l.startsWith('pci 00:')).length;
+  assert.ok(run.lines.includes(`pci-functions ${functions}`));
 });
 
 test('the 64-bit boot_params entry (as our VMM enters) reports the same, APs included', { skip: qemuMissing, timeout: 60_000 }, async () => {

@@ -9,6 +9,7 @@
 /* ---- Port I/O ---- */
 static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
 static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port)); }
+static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port)); }
 static inline uint8_t inb(uint16_t port) {
   uint8_t v;
   __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
@@ -47,6 +48,8 @@ void put_char(char c);
 void put_str(const char *s);
 void put_hex(uint64_t v);
 void put_dec(uint64_t v);
+/* Exactly `digits` lowercase hex digits, no prefix. */
+void put_hex_digits(uint64_t v, int digits);
 /* Starts a line with the "TVG: " prefix every test harness matches on. */
 void line_begin(const char *what);
 void line_end(void);
@@ -73,6 +76,10 @@ void acpi_discover(uint64_t rsdp_hint, struct acpi_info *out);
 void timer_init(uint32_t pm_timer_port);
 uint64_t timer_now_us(void);
 void delay_us(uint64_t us);
+
+/* ---- probe.c ---- */
+void probe_cpuid(void);
+void probe_pci(void);
 
 /* ---- smp.c ---- */
 uint32_t smp_start_aps(const struct acpi_info *acpi);
