@@ -195,3 +195,20 @@ test('malformed chains raise typed errors', async (t) => {
   const { queue } = setup();
   expectError(() => queue.pushUsed(8, 0), 'used-head-invalid');
 });
+
+test('pushUsedBatch publishes several elements with one index update', () => {
+  const { driver, queue } = setup();
+  const a = driver.addChain([{ writableLength: 4 }]);
+  const b = driver.addChain([{ writableLength: 4 }]);
+  queue.pop();
+  queue.pop();
+  queue.pushUsedBatch([
+    { head: a, len: 4 },
+    { head: b, len: 2 },
+  ]);
+  assert.deepEqual(driver.takeUsed(), [
+    { head: a, len: 4 },
+    { head: b, len: 2 },
+  ]);
+  expectError(() => queue.pushUsedBatch([{ head: 99, len: 0 }]), 'used-head-invalid');
+});

@@ -286,6 +286,28 @@ export class Virtqueue {
   }
 
   /**
+   * Returns several chains with one used-idx update, so the driver sees all
+   * of them at once (net rx with MRG_RXBUF: a frame spread over buffers).
+   */
+  pushUsedBatch(elements: ReadonlyArray<{ readonly head: number; readonly len: number }>): void {
+    const memory = this.mem();
+    let next = this.nextUsed;
+    for (const { head } of elements) {
+      if (!Number.isInteger(head) || head < 0 || head >= this.size) {
+        throw new VirtqueueError('used-head-invalid', `device returned head ${head} outside queue size ${this.size}`);
+      }
+    }
+    for (const { head, len } of elements) {
+      const entry = this.usedRing + VirtqUsed.RING + (next & (this.size - 1)) * VirtqUsed.ENTRY_SIZE;
+      memory.writeU32(entry + VirtqUsed.ENTRY_ID, head);
+      memory.writeU32(entry + VirtqUsed.ENTRY_LEN, len >>> 0);
+      next = (next + 1) & 0xffff;
+    }
+    this.nextUsed = next;
+    this.storeU16(this.usedIdxAtomic, this.usedRing + VirtqUsed.IDX, next);
+  }
+
+  /**
    * Whether the driver wants a used-buffer notification for what was pushed
    * since the last call (§2.7.10: VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX).
    */
