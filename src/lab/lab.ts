@@ -69,7 +69,7 @@ export class LabError extends Error {
 /** The L1 modules: virtio PCI + 9p for the shares, overlay for a writable root, KVM; tun/bridge for L2 networks. */
 export const L1_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'overlay', 'kvm_amd', 'tun', 'bridge'] as const;
 
-const READY_MARKER = 'TYPEVISOR-LAB-READY';
+export const READY_MARKER = 'TYPEVISOR-LAB-READY';
 const ERROR_MARKER = /TYPEVISOR-LAB-ERROR: ([^\r\n]*)/;
 const EXIT_MARKER = /TYPEVISOR-LAB-EXIT=(\d+)/;
 const RUNS_KEPT = 20;
@@ -178,29 +178,41 @@ export async function runInLab(options: LabOptions): Promise<LabResult> {
     kernelArgs: options.kernelArgs ?? '',
   });
   const run = await runQemu(args, options, resultsDir);
+  return interpretLabRun(run, resultsDir, options.timeoutMs);
+}
 
+/**
+ * Turn a finished L1 run into a result, or a LabError when the lab itself failed. The exit code comes from the
+ * results share (written by L1's init), or else from the serial marker; a run with neither never passes.
+ */
+export async function interpretLabRun(run: QemuRun, resultsDir: string, timeoutMs: number): Promise<LabResult> {
   const exitCodeText = await readFile(join(resultsDir, 'exit-code'), 'utf8').catch(() => undefined);
   const labError = await readFile(join(resultsDir, 'lab-error'), 'utf8').catch(() => undefined);
   const output = await readFile(join(resultsDir, 'output.log'), 'utf8').catch(() => '');
-  const errorOnConsole = ERROR_MARKER.exec(run.console)?.[1];
-  if (labError !== undefined || errorOnConsole !== undefined) {
-    throw new LabError(`lab: L1 failed: ${(labError ?? errorOnConsole ?? '').trim()}`, run.console, resultsDir);
+  const fail = (message: string): never => {
+    throw new LabError(`lab: ${message}`, run.console, resultsDir);
+  };
+  if (labError !== undefined) fail(`L1 failed: ${labError.trim()}`);
+  // The script's own output is on the console too: markers count only when the results share has no answer.
+  let exitCodeSource = exitCodeText?.trim();
+  if (exitCodeSource === undefined) {
+    const errorOnConsole = ERROR_MARKER.exec(run.console)?.[1];
+    if (errorOnConsole !== undefined) fail(`L1 failed: ${errorOnConsole.trim()}`);
+    if (run.timedOut) {
+      fail(`timed out after ${timeoutMs} ms (${run.readyAtMs === undefined ? 'L1 did not come up' : 'the script did not finish'})`);
+    }
+    if (run.readyAtMs === undefined) fail(`L1 did not come up (QEMU exited with ${run.qemuExit} before ${READY_MARKER})`);
+    exitCodeSource = EXIT_MARKER.exec(run.console)?.[1];
   }
-  if (run.timedOut) {
-    const phase = run.readyAtMs === undefined ? 'L1 did not come up' : 'the script did not finish';
-    throw new LabError(`lab: timed out after ${options.timeoutMs} ms (${phase})`, run.console, resultsDir);
+  const exitCode = Number.parseInt(exitCodeSource ?? '', 10);
+  if (!/^\d+$/.test(exitCodeSource ?? '') || !Number.isInteger(exitCode)) {
+    fail(`the script's exit code never came back (QEMU exited with ${run.qemuExit})`);
   }
-  if (run.readyAtMs === undefined) {
-    throw new LabError(`lab: L1 did not come up (QEMU exited with ${run.qemuExit} before ${READY_MARKER})`, run.console, resultsDir);
-  }
-  const exitCode = Number.parseInt(exitCodeText?.trim() ?? EXIT_MARKER.exec(run.console)?.[1] ?? '', 10);
-  if (!Number.isInteger(exitCode)) {
-    throw new LabError(`lab: the script's exit code never came back (QEMU exited with ${run.qemuExit})`, run.console, resultsDir);
-  }
-  return { exitCode, output, console: run.console, resultsDir, l1BootMs: run.readyAtMs, totalMs: run.totalMs };
+  return { exitCode, output, console: run.console, resultsDir, l1BootMs: run.readyAtMs ?? run.totalMs, totalMs: run.totalMs };
 }
 
-interface QemuRun {
+/** What the host saw of one L1 run. */
+export interface QemuRun {
   console: string;
   readyAtMs: number | undefined;
   totalMs: number;
