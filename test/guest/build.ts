@@ -53,10 +53,19 @@ async function build(): Promise<string> {
   try {
     await execFileAsync('sh', [join(TEST_GUEST_SOURCE_DIR, 'build.sh'), partial], { timeout: 120_000 });
     await rename(partial, elf);
+    await pruneOtherBuilds(dir);
   } catch (error) {
     await rm(partial, { force: true });
     const stderr = (error as { stderr?: string }).stderr ?? '';
     throw new Error(`building the test guest failed: ${(error as Error).message}\n${stderr}`);
   }
   return elf;
+}
+
+/** Drops builds of older source versions, so the cache holds one guest. */
+async function pruneOtherBuilds(keep: string): Promise<void> {
+  for (const name of await readdir(TEST_GUEST_CACHE_DIR)) {
+    const path = join(TEST_GUEST_CACHE_DIR, name);
+    if (path !== keep && /^[0-9a-f]{16}$/.test(name)) await rm(path, { recursive: true, force: true });
+  }
 }

@@ -259,6 +259,9 @@ void tvg_main(uint64_t info, uint32_t kind) {
   acpi_discover(rsdp_hint, &acpi);
   timer_init(acpi.pm_timer_port);
   report_acpi();
+  line_begin(timer_calibrated() ? "tsc-khz " : "tsc-khz-guess ");
+  put_dec(timer_tsc_khz());
+  line_end();
   line_begin("cpus ");
   put_dec(acpi.found && acpi.cpu_count > 1 ? smp_start_aps(&acpi) : 1);
   line_end();

@@ -86,6 +86,7 @@ test('poweroff: reports memory, ACPI and 4 CPUs, then powers QEMU off via the FA
   assert.equal(run.exitCode, 0, 'QEMU exited by itself');
   assert.ok(!run.lines.includes('done'), 'poweroff never returns');
   assert.ok(run.lines.includes('cpuid vendor AuthenticAMD hypervisor TCGTCGTCGTCG'), 'CPUID vendor and hypervisor leaf');
+  assert.match(run.lines.find((l) => l.startsWith('tsc-khz')) ?? '', /^tsc-khz [1-9]\d{5,}$/, 'TSC calibrated against the PM timer');
   assert.ok(run.lines.includes('pci 00:00.0 8086:29c0 class 060000'), 'q35 host bridge found on bus 0');
   assert.ok(run.lines.includes('pci 00:1f.2 8086:2922 class 010601'), 'multifunction device 1f scanned');
   const functions = run.lines.filter((l) => l.startsWith('pci 00:')).length;

@@ -55,7 +55,9 @@ uint32_t smp_start_aps(const struct acpi_info *acpi) {
   memcpy((void *)(uintptr_t)AP_TRAMPOLINE_BASE, tvg_ap_trampoline_start, size);
   uint32_t *cr3_slot = (uint32_t *)(uintptr_t)(AP_TRAMPOLINE_BASE + ((uint8_t *)&tvg_ap_cr3 - tvg_ap_trampoline_start));
   *cr3_slot = (uint32_t)read_cr3();
-  __asm__ volatile("mfence" ::: "memory");
+  /* x86 keeps stores in order (TSO), so the CR3 store is visible before the ICR write; a compiler barrier is
+   * enough (and mfence is not in every instruction emulator, e.g. KVM's). */
+  __asm__ volatile("" ::: "memory");
 
   uint32_t aps = 0;
   for (uint32_t i = 0; i < listed; i++) {

@@ -72,8 +72,10 @@ struct acpi_info {
 };
 void acpi_discover(uint64_t rsdp_hint, struct acpi_info *out);
 
-/* ---- timer.c: delays from the ACPI PM timer (3.579545 MHz), falling back to a calibrated-by-guess spin ---- */
+/* ---- timer.c: the TSC, calibrated against the ACPI PM timer ---- */
 void timer_init(uint32_t pm_timer_port);
+uint64_t timer_tsc_khz(void);
+bool timer_calibrated(void);
 uint64_t timer_now_us(void);
 void delay_us(uint64_t us);
 
