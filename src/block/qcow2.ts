@@ -376,19 +376,21 @@ export class Qcow2Disk implements DiskBackend {
       count++;
     }
     const consumed = Math.min(data.length, count * cs - inCluster);
-    const buffer = new Uint8Array(count * cs);
-    const lastGuestEnd = Math.min(firstCluster * cs + count * cs, this.sizeBytes);
-    if (inCluster > 0) this.readBase(firstCluster, buffer.subarray(0, cs));
-    const tail = inCluster + consumed;
-    if (tail % cs !== 0 && (inCluster === 0 || tail > cs)) {
-      const lastIndex = Math.floor(tail / cs);
-      this.readBase(firstCluster + lastIndex, buffer.subarray(lastIndex * cs, (lastIndex + 1) * cs));
-    }
-    buffer.set(data.subarray(0, consumed), inCluster);
-    // The disk's last cluster may be partial; bytes past the disk end stay zero.
-    if (lastGuestEnd < (firstCluster + count) * cs) buffer.fill(0, lastGuestEnd - firstCluster * cs);
     const host = this.refcounts!.allocate(count);
-    this.file.writeAt(host, buffer);
+    if (inCluster === 0 && consumed === count * cs) {
+      // Whole clusters: nothing to copy on write, the guest data goes straight to the file.
+      this.file.writeAt(host, data.subarray(0, consumed));
+    } else {
+      const buffer = new Uint8Array(count * cs);
+      if (inCluster > 0) this.readBase(firstCluster, buffer.subarray(0, cs));
+      const tail = inCluster + consumed;
+      if (tail % cs !== 0 && (inCluster === 0 || tail > cs)) {
+        const lastIndex = Math.floor(tail / cs);
+        this.readBase(firstCluster + lastIndex, buffer.subarray(lastIndex * cs, (lastIndex + 1) * cs));
+      }
+      buffer.set(data.subarray(0, consumed), inCluster);
+      this.file.writeAt(host, buffer);
+    }
     for (let i = 0; i < count; i++) this.setL2Entry(firstCluster + i, BigInt(host + i * cs) | OFLAG_COPIED);
     return consumed;
   }
