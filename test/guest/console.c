@@ -61,7 +61,7 @@ void put_str(const char *s) {
   while (*s) put_char(*s++);
 }
 
-void put_hex(uint64_t v) {
+void put_hex_bare(uint64_t v) {
   static const char digits[] = "0123456789abcdef";
   char buf[17];
   int i = 16;
@@ -70,8 +70,12 @@ void put_hex(uint64_t v) {
     buf[--i] = digits[v & 0xf];
     v >>= 4;
   } while (v);
-  put_str("0x");
   put_str(&buf[i]);
+}
+
+void put_hex(uint64_t v) {
+  put_str("0x");
+  put_hex_bare(v);
 }
 
 void put_hex_digits(uint64_t v, int digits) {

@@ -154,9 +154,9 @@ static void report_boot_info(uint32_t kind) {
   uint64_t usable = 0;
   for (uint32_t i = 0; i < memmap_count; i++) {
     line_begin("e820 ");
-    put_hex(memmap[i].addr);
+    put_hex_bare(memmap[i].addr);
     put_char(' ');
-    put_hex(memmap[i].size);
+    put_hex_bare(memmap[i].size);
     put_char(' ');
     put_dec(memmap[i].type);
     line_end();

@@ -70,7 +70,8 @@ function assertCommonReport(run: Run, name: string, entry = 'pvh', cmdline = `tv
   assert.ok(run.lines.includes(`entry ${entry}`));
   assert.ok(run.lines.includes(`cmdline ${cmdline}`), 'command line from hvm_start_info / boot_params');
   const e820 = run.lines.filter((l) => l.startsWith('e820 '));
-  assert.ok(e820.some((l) => /^e820 0x100000 0x[0-9a-f]+ 1$/.test(l)), 'usable RAM from 1 MiB');
+  assert.ok(e820.some((l) => /^e820 100000 [0-9a-f]+ 1$/.test(l)), 'usable RAM from 1 MiB');
+  assert.ok(e820.includes('e820 0 9fc00 1'), 'low RAM below the EBDA');
   const ram = run.lines.find((l) => l.startsWith('ram-mib '));
   const mib = Number(ram?.split(' ')[1]);
   assert.ok(mib >= 250 && mib <= 256, `ram-mib ${mib} for -m 256`);

@@ -46,7 +46,8 @@ __attribute__((noreturn)) void enter_linux64(uint64_t cmdline, const struct memo
 void serial_init(void);
 void put_char(char c);
 void put_str(const char *s);
-void put_hex(uint64_t v);
+void put_hex(uint64_t v);      /* 0x-prefixed */
+void put_hex_bare(uint64_t v); /* no prefix, no padding */
 void put_dec(uint64_t v);
 /* Exactly `digits` lowercase hex digits, no prefix. */
 void put_hex_digits(uint64_t v, int digits);
