@@ -47,6 +47,7 @@ test('bzImage: protected-mode kernel at pref_address, 64-bit entry at +0x200, ze
   assert.equal(getField(zp, SetupHeader.HEADER), 0x53726448);
   assert.equal(getField(zp, SetupHeader.INIT_SIZE), 4 * MiB, 'setup header copied from the image');
   assert.equal(getField(zp, SetupHeader.TYPE_OF_LOADER), 0xff);
+  assert.equal(getField(zp, SetupHeader.CODE32_START), 0x1000000);
   assert.equal(getField(zp, SetupHeader.LOADFLAGS), 0x81);
   assert.equal(getField(zp, SetupHeader.HEAP_END_PTR), 0xfe00);
   assert.equal(getField(zp, SetupHeader.VID_MODE), 0xffff);

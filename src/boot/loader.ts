@@ -177,7 +177,7 @@ export function loadKernel(input: BootInput): BootSetup {
     writeBootGdt(memory, 'pvh');
     entry = bootCpuState('pvh', { entry: loaded.entryPoint, bootInfo: bootInfoAddress });
   } else {
-    const header = loaded.setupHeader ? { setupHeader: loaded.setupHeader } : {};
+    const header = loaded.setupHeader ? { setupHeader: loaded.setupHeader, kernelLoadAddress: loaded.kernelRange.gpa } : {};
     bootInfoAddress = writeZeroPage(memory, { ...boot, ...rsdp, ...header });
     writeBootGdt(memory, '64bit');
     writeIdentityPageTables(memory);

@@ -27,6 +27,8 @@ import { writeE820ToBootParams, type E820Entry } from './e820.js';
 export interface ZeroPageInput {
   /** The bzImage's setup header bytes [0x1f1, headerEnd) to copy; absent for an ELF kernel (a synthetic header is used). */
   setupHeader?: Uint8Array;
+  /** Where the protected-mode kernel was loaded (recorded in code32_start, boot.rst). */
+  kernelLoadAddress?: number;
   memoryMap: readonly E820Entry[];
   initrd?: { gpa: number; size: number };
   rsdpAddress?: number;
@@ -47,6 +49,7 @@ export function writeZeroPage(mem: GuestMemory, input: ZeroPageInput): number {
   const page = new Uint8Array(BOOT_PARAMS_SIZE);
   if (input.setupHeader) page.set(input.setupHeader, SETUP_HEADER_START);
   else writeSyntheticHeader(page);
+  if (input.kernelLoadAddress !== undefined) setField(page, SetupHeader.CODE32_START, input.kernelLoadAddress);
 
   setField(page, SetupHeader.TYPE_OF_LOADER, LOADER_TYPE_UNDEFINED);
   const loadflags = page[SetupHeader.LOADFLAGS.offset]! | LoadFlags.LOADED_HIGH | LoadFlags.CAN_USE_HEAP;
