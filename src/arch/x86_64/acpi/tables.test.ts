@@ -150,3 +150,38 @@ test('iasl decodes the data tables without checksum or length complaints', (t) =
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+function acpiexecAvailable(): boolean {
+  try {
+    execFileSync('acpiexec', ['-v'], { stdio: 'ignore', timeout: 10_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('ACPICA (acpiexec) loads the tables without warnings and evaluates _S5_, _STA and _CRS', (t) => {
+  if (!acpiexecAvailable()) {
+    t.skip('acpiexec not installed (apt-get install acpica-tools)');
+    return;
+  }
+  const { table, mem, result } = setup(2);
+  const dir = mkdtempSync(join(tmpdir(), 'typevisor-acpiexec-'));
+  try {
+    const files = ['DSDT', 'FACP', 'APIC', 'MCFG'].map((sig) => {
+      writeFileSync(join(dir, `${sig}.dat`), table(sig));
+      return `${sig}.dat`;
+    });
+    const facs = result.tables.find((x) => x.signature === 'FACS')!;
+    writeFileSync(join(dir, 'FACS.dat'), mem.slice(facs.address, facs.length));
+    files.push('FACS.dat');
+    const commands = 'evaluate \\_S5; evaluate \\_SB.COM1._STA; evaluate \\_SB.PCI0._CRS; evaluate \\_SB.MBRS._CRS';
+    const out = execFileSync('acpiexec', ['-b', commands, ...files], { cwd: dir, encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    assert.doesNotMatch(out, /Firmware Warning|ACPI Error|ACPI Warning|Exception/);
+    assert.match(out, /\\_S5 returned .*\n\s*\[Package\] Contains 4 Elements:\n\s*\[Integer\] = 0000000000000005\n\s*\[Integer\] = 0000000000000005/);
+    assert.match(out, /\\_SB\.COM1\._STA returned .*\n\s*\[Integer\] = 000000000000000F/);
+    assert.match(out, /\\_SB\.PCI0\._CRS returned .*\n\s*\[Buffer\] Length 82/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
