@@ -105,3 +105,30 @@ test('builds are cached by source hash', { timeout: 120_000 }, async () => {
   assert.ok(Date.now() - started < 1000);
   assert.match(first, /\.cache\/test-guest\/[0-9a-f]{16}\/guest\.elf$/);
 });
+
+test('addresses hard-coded in the guest sources agree with src/arch/x86_64/layout.ts', async () => {
+  const layout = await import('../../src/arch/x86_64/layout.js');
+  const { TEST_GUEST_SOURCE_DIR } = await import('./build.js');
+  const defines = new Map<string, number>();
+  for (const file of ['entry.S', 'smp.c', 'linux64-shim.c']) {
+    const text = await readFile(`${TEST_GUEST_SOURCE_DIR}/${file}`, 'utf8');
+    for (const m of text.matchAll(/^#define (\w+) (0x[0-9a-f]+)\b/gm)) {
+      const value = Number(m[2]);
+      const seen = defines.get(m[1]!);
+      assert.ok(seen === undefined || seen === value, `${m[1]} differs between files`);
+      defines.set(m[1]!, value);
+    }
+  }
+  const expected: Record<string, number> = {
+    AP_TRAMPOLINE_BASE: layout.TEST_GUEST_AP_TRAMPOLINE_START,
+    ZERO_PAGE_START: layout.ZERO_PAGE_START,
+    CMDLINE_START: layout.CMDLINE_START,
+    PML4_START: layout.PML4_START,
+    PDPTE_START: layout.PDPTE_START,
+    PDE_START: layout.PDE_START,
+    BOOT_STACK_POINTER: layout.BOOT_STACK_POINTER,
+  };
+  for (const [name, value] of Object.entries(expected)) {
+    assert.equal(defines.get(name), value, `${name} in test/guest`);
+  }
+});

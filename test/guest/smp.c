@@ -3,7 +3,7 @@
  * entry.S, reaches long mode on the BSP's page tables and increments tvg_aps_online with lock xadd. */
 #include "tvg.h"
 
-#define AP_TRAMPOLINE_BASE 0x3000 /* must match entry.S */
+#define AP_TRAMPOLINE_BASE 0x3000 /* must match entry.S; TEST_GUEST_AP_TRAMPOLINE_START in layout.ts */
 #define DEFAULT_LAPIC_BASE 0xfee00000u
 
 /* xAPIC registers (SDM vol. 3 Table 10-1) */

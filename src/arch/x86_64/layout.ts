@@ -18,6 +18,8 @@ export const PAGE_SIZE = 4096;
 export const BOOT_GDT_START = 0x500;
 /** An empty IDT right after the GDT: the kernel installs its own before enabling interrupts. */
 export const BOOT_IDT_START = 0x520;
+/** The test guest (test/guest) copies its real-mode AP start-up trampoline here (SIPI vector 0x03): keep it free. */
+export const TEST_GUEST_AP_TRAMPOLINE_START = 0x3000;
 /** PVH start_info (struct hvm_start_info) and its memory map. */
 export const PVH_START_INFO_START = 0x6000;
 export const PVH_MEMMAP_START = 0x6040;
