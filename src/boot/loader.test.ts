@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { RegionGuestMemory } from '../memory/guest-memory.js';
 import { guestRamRanges } from '../arch/x86_64/memory-map.js';
 import { BOOT_GDT_START, CMDLINE_START, MiB, PML4_START, PVH_MEMMAP_START, PVH_MODLIST_START, ZERO_PAGE_START } from '../arch/x86_64/layout.js';
@@ -184,26 +185,35 @@ test('bad ELF kernels are refused with clear messages', () => {
   assert.throws(() => loadKernel(input(syntheticElf({ ...good, segments: [] }))), /no PT_LOAD segments/);
 });
 
-test('real Debian kernels parse and load (bzImage and ELF with PVH note)', async (t) => {
-  const { existsSync, readdirSync } = await import('node:fs');
-  const dirs = ['.cache/kernels', '/boot'].filter((d) => existsSync(d));
-  const files = dirs.flatMap((d) => readdirSync(d).map((f) => `${d}/${f}`));
-  const bzImage = files.find((f) => /\/vmlinuz-/.test(f));
-  const vmlinux = files.find((f) => /\/vmlinux-/.test(f));
-  if (!bzImage && !vmlinux) {
-    t.skip('no kernel under .cache/kernels or /boot (apt-get download linux-image-cloud-amd64 to add one)');
+/** Debian kernels unpacked by scripts/fetch-kernels.sh (<repo>/.cache/kernels/<flavour>/vmlinuz|vmlinux) or in /boot. */
+function realKernels(): { bzImages: string[]; elfs: string[] } {
+  const repo = process.env.TYPEVISOR_REPO ?? process.cwd();
+  const cache = join(repo, '.cache/kernels');
+  const flavours = existsSync(cache) ? readdirSync(cache).map((f) => join(cache, f)) : [];
+  const boot = existsSync('/boot') ? readdirSync('/boot').map((f) => join('/boot', f)) : [];
+  return {
+    bzImages: [...flavours.map((d) => join(d, 'vmlinuz')), ...boot.filter((f) => /\/vmlinuz-/.test(f))].filter((f) => existsSync(f)),
+    elfs: flavours.map((d) => join(d, 'vmlinux')).filter((f) => existsSync(f)),
+  };
+}
+
+test('real Debian kernels parse and load (bzImage, and ELF vmlinux through its PVH note)', (t) => {
+  const { bzImages, elfs } = realKernels();
+  if (bzImages.length + elfs.length === 0) {
+    t.skip('no Debian kernel under .cache/kernels or /boot (run scripts/fetch-kernels.sh)');
     return;
   }
-  if (bzImage) {
-    const setup = loadKernel(input(readFileSync(bzImage), 160, { kernelPath: bzImage, initrd: new Uint8Array(MiB) }));
-    assert.equal(setup.format, 'bzImage');
-    assert.ok(setup.protocolVersion! >= 0x020c);
-    assert.match(setup.kernelVersion ?? '', /^\d+\.\d+/);
-    assert.ok(setup.initrdRange!.gpa >= setup.kernelRange.gpa + setup.kernelRange.size);
+  for (const path of bzImages) {
+    const setup = loadKernel(input(readFileSync(path), 160, { kernelPath: path, initrd: new Uint8Array(MiB) }));
+    assert.equal(setup.format, 'bzImage', path);
+    assert.ok(setup.protocolVersion! >= 0x020c, path);
+    assert.match(setup.kernelVersion ?? '', /^\d+\.\d+/, path);
+    assert.equal(setup.entry.rip, setup.kernelRange.gpa + 0x200);
+    assert.ok(setup.initrdRange!.gpa >= setup.kernelRange.gpa + setup.kernelRange.size, path);
   }
-  if (vmlinux) {
-    const setup = loadKernel(input(readFileSync(vmlinux), 160, { kernelPath: vmlinux }));
-    assert.equal(setup.format, 'pvh', 'Debian kernels are built with CONFIG_PVH');
-    assert.ok(setup.entry.rip >= setup.kernelRange.gpa && setup.entry.rip < setup.kernelRange.gpa + setup.kernelRange.size);
+  for (const path of elfs) {
+    const setup = loadKernel(input(readFileSync(path), 160, { kernelPath: path }));
+    assert.equal(setup.format, 'pvh', `${path}: Debian kernels are built with CONFIG_PVH`);
+    assert.ok(setup.entry.rip > setup.kernelRange.gpa && setup.entry.rip < setup.kernelRange.gpa + setup.kernelRange.size, path);
   }
 });
