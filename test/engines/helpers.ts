@@ -9,7 +9,7 @@ export const quietLog: Logger = pino({ level: process.env.ENGINES_TEST_LOG ?? 's
 
 /** Short run directories (Unix socket paths are limited to 107 bytes). */
 export async function makeRunDir(prefix: string): Promise<string> {
-  return mkdtemp(join(tmpdir(), `tv-${prefix}-`));
+  return mkdtemp(join(tmpdir(), `tve-${prefix}-`));
 }
 
 /** Collects a VM's console output and waits for text in it. */

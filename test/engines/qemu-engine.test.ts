@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { VmLaunchSpec } from '../../src/platform/engines/engine.js';
+import type { RunningVm, VmLaunchSpec } from '../../src/platform/engines/engine.js';
 import { detectHostFlavour } from '../../src/platform/engines/host-flavour.js';
 import { QemuEngine } from '../../src/platform/engines/qemu/qemu-engine.js';
 import { ConsoleCapture, makeRunDir, nextExit, nextState, processExists, quietLog } from './helpers.js';
@@ -47,8 +47,9 @@ test('lifecycle: console, typing, pause/resume, metrics, reboot, re-attach, ACPI
   const spec = await launchSpec(guest, 'life');
   const engine = newEngine();
   const started = Date.now();
-  const vm = await engine.start(spec);
+  let vm: RunningVm | undefined;
   try {
+    vm = await engine.start(spec);
     assert.equal(vm.engine, 'qemu');
     assert.equal(vm.state, 'running');
     const console1 = new ConsoleCapture(vm);
@@ -109,7 +110,7 @@ test('lifecycle: console, typing, pause/resume, metrics, reboot, re-attach, ACPI
     const log = await readFile(join(spec.runDir, 'console.log'), 'latin1');
     assert.ok(log.includes('hello-42') && log.includes(GUEST_POWER_BUTTON), 'console.log misses output');
   } finally {
-    await vm.kill().catch(() => undefined);
+    await vm?.kill().catch(() => undefined);
     await rm(spec.runDir, { recursive: true, force: true });
   }
 });
@@ -160,8 +161,9 @@ test('a VM outlives a kill -9 of its daemon; killing qemu afterwards is a crash'
 test('a killed child qemu is a crash that names the signal', async () => {
   const guest = await testGuest();
   const spec = await launchSpec(guest, 'crash');
-  const vm = await newEngine().start(spec);
+  let vm: RunningVm | undefined;
   try {
+    vm = await newEngine().start(spec);
     const exited = nextExit(vm, 10_000);
     process.kill(vm.pid, 'SIGKILL');
     assert.deepEqual(await exited, {
@@ -169,7 +171,7 @@ test('a killed child qemu is a crash that names the signal', async () => {
       message: `qemu process ${vm.pid} exited unexpectedly (killed by signal SIGKILL)`,
     });
   } finally {
-    await vm.kill();
+    await vm?.kill();
     await rm(spec.runDir, { recursive: true, force: true });
   }
 });
@@ -177,8 +179,9 @@ test('a killed child qemu is a crash that names the signal', async () => {
 test('a guest that ignores the power button is stopped after the timeout', async () => {
   const guest = await testGuest();
   const spec = await launchSpec(guest, 'stubborn');
-  const vm = await newEngine().start(spec);
+  let vm: RunningVm | undefined;
   try {
+    vm = await newEngine().start(spec);
     // Right after start the kernel is still booting: no button handler yet.
     const exited = nextExit(vm, 15_000);
     const began = Date.now();
@@ -187,7 +190,7 @@ test('a guest that ignores the power button is stopped after the timeout', async
     assert.ok(Date.now() - began < 8000);
     assert.equal(processExists(vm.pid), false);
   } finally {
-    await vm.kill();
+    await vm?.kill();
     await rm(spec.runDir, { recursive: true, force: true });
   }
 });
