@@ -199,10 +199,12 @@ export class BlockRequestHandler {
   }
 }
 
-/** The status byte is the last writable byte; everything before it is the data area. */
+/** The status byte is the last writable byte (zero-length buffers skipped); everything before it is the data area. */
 function splitStatus(writable: readonly GuestBuffer[]): { data: GuestBuffer[]; status: number } {
-  const data = writable.slice(0, -1);
-  const last = writable[writable.length - 1]!;
+  let end = writable.length;
+  while (end > 0 && writable[end - 1]!.len === 0) end--;
+  const data = writable.slice(0, end - 1);
+  const last = writable[end - 1]!;
   if (last.len > 1) data.push({ addr: last.addr, len: last.len - 1 });
   return { data, status: last.addr + last.len - 1 };
 }
