@@ -19,6 +19,7 @@ const finished: QemuRun = {
   console: 'boot...\nTYPEVISOR-LAB-READY\nscript output\nTYPEVISOR-LAB-EXIT=7\n',
   readyAtMs: 3200,
   totalMs: 9000,
+  queuedMs: 0,
   timedOut: false,
   qemuExit: 'status 0',
 };

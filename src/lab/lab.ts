@@ -35,6 +35,10 @@ export interface LabOptions {
   readonly l1Kernel?: 'vmlinux' | 'bzImage';
   /** Extra L1 kernel command-line arguments. */
   readonly kernelArgs?: string;
+  /** Run L1s one at a time on this host (a file lock under .cache/lab); default true. `timeoutMs` starts once it is held. */
+  readonly exclusive?: boolean;
+  /** How long to wait for other lab runs when `exclusive`; default 30 minutes. */
+  readonly queueTimeoutMs?: number;
   /** Called with each chunk of L1's console output as it arrives (e.g. process.stdout.write for live logs). */
   readonly onConsole?: (chunk: string) => void;
 }
@@ -48,10 +52,12 @@ export interface LabResult {
   readonly console: string;
   /** Host directory the script could write to at the same path (`$LAB_RESULTS` inside). */
   readonly resultsDir: string;
-  /** From QEMU spawn to L1 ready to run the script (modules loaded, shares mounted, /dev/kvm present). */
+  /** From QEMU start (after any queueing) to L1 ready to run the script (modules loaded, shares mounted, /dev/kvm present). */
   readonly l1BootMs: number;
-  /** From QEMU spawn to QEMU exit. */
+  /** From QEMU start to QEMU exit. */
   readonly totalMs: number;
+  /** Time spent waiting for other lab runs (see `exclusive`) before this one started. */
+  readonly queuedMs: number;
 }
 
 /** The lab could not give an answer: L1 did not come up, had no /dev/kvm, or the run timed out. */
@@ -136,6 +142,7 @@ export async function runInLab(options: LabOptions): Promise<LabResult> {
   const kernels = await ensureKernels();
   const initramfs = await labInitramfs();
   const resultsDir = await prepareResultsDir(options);
+  await mkdir(cacheDir('lab'), { recursive: true });
   validatePath(resultsDir, 'the results directory');
   const shares: LabShare[] = writable.map((path, index) => ({ tag: `rw${index}`, path }));
 
@@ -208,7 +215,15 @@ export async function interpretLabRun(run: QemuRun, resultsDir: string, timeoutM
   if (!/^\d+$/.test(exitCodeSource ?? '') || !Number.isInteger(exitCode)) {
     fail(`the script's exit code never came back (QEMU exited with ${run.qemuExit})`);
   }
-  return { exitCode, output, console: run.console, resultsDir, l1BootMs: run.readyAtMs ?? run.totalMs, totalMs: run.totalMs };
+  return {
+    exitCode,
+    output,
+    console: run.console,
+    resultsDir,
+    l1BootMs: run.readyAtMs ?? run.totalMs,
+    totalMs: run.totalMs,
+    queuedMs: run.queuedMs,
+  };
 }
 
 /** What the host saw of one L1 run. */
@@ -216,47 +231,96 @@ export interface QemuRun {
   console: string;
   readyAtMs: number | undefined;
   totalMs: number;
+  queuedMs: number;
   timedOut: boolean;
   qemuExit: string;
 }
 
 const CONSOLE_LIMIT = 8 * 1024 * 1024;
+const LOCKED_MARKER = 'TYPEVISOR-LAB-LOCKED';
+const DEFAULT_QUEUE_TIMEOUT_MS = 30 * 60 * 1000;
 const CONSOLE_KEPT_HEAD = 256 * 1024;
 
+/**
+ * Spawn QEMU, by default behind a host-wide lock so that L1s run one at a time (each takes two busy host CPUs
+ * under TCG). The run's clock and `timeoutMs` start when the lock is held; QEMU and the lock holder form their own
+ * process group, which is killed on timeout or when this process exits.
+ */
 function runQemu(args: readonly string[], options: LabOptions, resultsDir: string): Promise<QemuRun> {
+  const announceLocked = ['sh', '-c', `echo ${LOCKED_MARKER} >&2; exec "$0" "$@"`, 'qemu-system-x86_64', ...args];
+  const command = options.exclusive === false ? announceLocked : ['flock', cacheDir('lab', 'l1.lock'), ...announceLocked];
+  const queueTimeoutMs = options.queueTimeoutMs ?? DEFAULT_QUEUE_TIMEOUT_MS;
   return new Promise((resolvePromise, reject) => {
-    const started = performance.now();
-    const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const spawned = performance.now();
+    const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const killGroup = (): void => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // The group is already gone.
+      }
+    };
+    process.once('exit', killGroup);
+    let started: number | undefined;
     let consoleText = '';
+    let pendingStderr = '';
     let readyAtMs: number | undefined;
-    let timedOut = false;
-    const collect = (chunk: Buffer): void => {
-      const text = chunk.toString('utf8');
+    let timedOut: 'queue' | 'run' | undefined;
+    let runTimer: NodeJS.Timeout | undefined;
+    const queueTimer = setTimeout(() => {
+      timedOut = 'queue';
+      killGroup();
+    }, queueTimeoutMs);
+    const onLocked = (): void => {
+      started = performance.now();
+      clearTimeout(queueTimer);
+      runTimer = setTimeout(() => {
+        timedOut = 'run';
+        killGroup();
+      }, options.timeoutMs);
+    };
+    const collect = (text: string): void => {
       options.onConsole?.(text);
       consoleText += text;
-      if (readyAtMs === undefined && consoleText.includes(READY_MARKER)) readyAtMs = Math.round(performance.now() - started);
+      if (readyAtMs === undefined && started !== undefined && consoleText.includes(READY_MARKER)) {
+        readyAtMs = Math.round(performance.now() - started);
+      }
       // A runaway guest must not exhaust the host's memory: keep the boot messages and the newest output.
       if (consoleText.length > CONSOLE_LIMIT) {
         consoleText = `${consoleText.slice(0, CONSOLE_KEPT_HEAD)}\n[... console output cut ...]\n${consoleText.slice(-CONSOLE_LIMIT / 2)}`;
       }
     };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, options.timeoutMs);
+    child.stdout.on('data', (chunk: Buffer) => collect(chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => {
+      if (started !== undefined) return collect(chunk.toString('utf8'));
+      pendingStderr += chunk.toString('utf8');
+      const marker = pendingStderr.indexOf(`${LOCKED_MARKER}\n`);
+      if (marker < 0) return;
+      onLocked();
+      collect(pendingStderr.slice(0, marker) + pendingStderr.slice(marker + LOCKED_MARKER.length + 1));
+    });
+    const finish = (): void => {
+      clearTimeout(queueTimer);
+      clearTimeout(runTimer);
+      process.removeListener('exit', killGroup);
+    };
     child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(new LabError(`lab: cannot start qemu-system-x86_64: ${error.message}`, consoleText, resultsDir));
+      finish();
+      reject(new LabError(`lab: cannot start ${command[0]}: ${error.message}`, consoleText, resultsDir));
     });
     child.on('close', (code, signal) => {
-      clearTimeout(timer);
+      finish();
+      if (timedOut === 'queue') {
+        reject(new LabError(`lab: waited ${queueTimeoutMs} ms for other lab runs to finish (lock ${cacheDir('lab', 'l1.lock')})`, consoleText, resultsDir));
+        return;
+      }
+      const now = performance.now();
       resolvePromise({
-        console: consoleText,
+        console: consoleText + pendingStderr.replace(`${LOCKED_MARKER}\n`, ''),
         readyAtMs,
-        totalMs: Math.round(performance.now() - started),
-        timedOut,
+        totalMs: Math.round(now - (started ?? now)),
+        queuedMs: Math.round((started ?? now) - spawned),
+        timedOut: timedOut === 'run',
         qemuExit: signal ? `signal ${signal}` : `status ${code}`,
       });
     });
