@@ -149,3 +149,59 @@ test('save/restore round trip, including a command waiting for its data byte', (
   assert.throws(() => b.kbc.restore({ ...saved, ram: [1] }), /ram/);
   assert.throws(() => b.kbc.restore({ ...saved, output: [{ value: 999, aux: false, timeout: false }] }), /output/);
 });
+
+// A replay of Linux's i8042 probe (drivers/input/serio/i8042.c: i8042_controller_check, _selftest, _init,
+// i8042_check_aux, port setup): every expected answer must be there at once (no timeouts), and the AUX IRQ test
+// must see IRQ 12.
+test('Linux i8042 probe: no timeouts, AUX loop and AUX IRQ test pass, absent devices fail fast', () => {
+  const t = setup();
+  const command = (cmd: number, params: number[] = [], answers = 0, auxLoop = false): number[] => {
+    assert.equal(t.status() & I8042Status.INPUT_FULL, 0, 'input buffer free');
+    t.command(cmd);
+    for (const p of params) t.outb(I8042_DATA_PORT, p);
+    const result: number[] = [];
+    for (let i = 0; i < answers; i++) {
+      const status = t.status();
+      assert.equal(status & I8042Status.OUTPUT_FULL, I8042Status.OUTPUT_FULL, `answer to 0x${cmd.toString(16)} waiting`);
+      if (auxLoop) assert.equal(status & I8042Status.AUX_DATA, I8042Status.AUX_DATA, 'AUX loop answer flagged as AUX data');
+      result.push(t.data());
+    }
+    return result;
+  };
+  const flush = () => {
+    for (let i = 0; i < 16 && t.status() & I8042Status.OUTPUT_FULL; i++) t.data();
+    assert.equal(t.status() & I8042Status.OUTPUT_FULL, 0);
+  };
+  flush();
+  assert.deepEqual(command(I8042Command.SELF_TEST, [], 1), [0x55]);
+  let ctr = command(I8042Command.READ_RAM_FIRST, [], 1)[0]!;
+  ctr = (ctr | I8042Ctr.KBD_DISABLE) & ~I8042Ctr.KBD_INT;
+  command(I8042Command.WRITE_RAM_FIRST, [ctr]);
+  // i8042_check_aux()
+  flush();
+  assert.deepEqual(command(I8042Command.WRITE_AUX_OUTPUT, [0x5a], 1, true), [0x5a]);
+  command(I8042Command.AUX_DISABLE);
+  assert.equal(command(I8042Command.READ_RAM_FIRST, [], 1)[0]! & I8042Ctr.AUX_DISABLE, I8042Ctr.AUX_DISABLE);
+  command(I8042Command.AUX_ENABLE);
+  ctr = command(I8042Command.READ_RAM_FIRST, [], 1)[0]!;
+  assert.equal(ctr & I8042Ctr.AUX_DISABLE, 0);
+  ctr = (ctr & ~I8042Ctr.AUX_DISABLE) | I8042Ctr.AUX_INT; // i8042_enable_aux_port()
+  command(I8042Command.WRITE_RAM_FIRST, [ctr]);
+  const auxPulses = t.auxIrq.pulses;
+  command(I8042Command.WRITE_AUX_OUTPUT, [0xa5]); // the AUX IRQ delivery test
+  assert.equal(t.auxIrq.pulses, auxPulses + 1, 'AUX IRQ delivered');
+  assert.equal(t.data(), 0xa5);
+  // keyboard port
+  assert.deepEqual(command(I8042Command.KBD_TEST, [], 1), [0x00]);
+  ctr = (ctr & ~I8042Ctr.KBD_DISABLE) | I8042Ctr.KBD_INT;
+  command(I8042Command.WRITE_RAM_FIRST, [ctr]);
+  // atkbd/psmouse probes: the absent devices answer at once with an interrupt
+  const kbdPulses = t.kbdIrq.pulses;
+  t.outb(I8042_DATA_PORT, 0xf2); // ATKBD_CMD_GETID
+  assert.equal(t.kbdIrq.pulses, kbdPulses + 1);
+  assert.equal(t.status() & I8042Status.TIMEOUT, I8042Status.TIMEOUT);
+  assert.equal(t.data(), NO_DEVICE_RESPONSE);
+  command(I8042Command.WRITE_AUX_DEVICE, [0xf2]);
+  assert.equal(t.auxIrq.pulses, auxPulses + 2);
+  assert.equal(t.data(), NO_DEVICE_RESPONSE);
+});

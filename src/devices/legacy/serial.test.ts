@@ -179,3 +179,85 @@ test('save/restore round trip keeps registers, queued input and pending THRE; re
   assert.throws(() => b.uart.restore({ ...state, rx: [300] }), /rx/);
   assert.throws(() => b.uart.restore({ ...state, lcr: -1 }), /lcr/);
 });
+
+// Replays of what Linux's 8250 driver does (drivers/tty/serial/8250/8250_port.c), so a change that would make
+// Linux mis-detect the UART or fall back to its bug workarounds fails here rather than in a guest.
+test('Linux autoconfig: scratch test, loopback probe and FIFO check identify a 16550A', () => {
+  const { rd, wr } = setup();
+  // autoconfig(): IER scratch test
+  wr(UartRegister.IER, 0);
+  const scratch2 = rd(UartRegister.IER) & 0x0f;
+  wr(UartRegister.IER, 0x0f);
+  const scratch3 = rd(UartRegister.IER) & 0x0f;
+  wr(UartRegister.IER, 0);
+  assert.equal(scratch2, 0);
+  assert.equal(scratch3, 0x0f);
+  // loopback probe: MSR must read DCD|CTS for LOOP|OUT2|RTS
+  const savedMcr = rd(UartRegister.MCR);
+  wr(UartRegister.MCR, Mcr.LOOP | 0x0a);
+  const status1 = rd(UartRegister.MSR) & 0xf0;
+  wr(UartRegister.MCR, savedMcr);
+  assert.equal(status1, 0x90);
+  // FIFO probe: IIR bits 6..7 == 3 means 16550A
+  wr(UartRegister.IIR_FCR, 0x01);
+  assert.equal(rd(UartRegister.IIR_FCR) >> 6, 3);
+  // autoconfig_16550a(): no TI16750 (IIR bit 5 must not follow FCR bit 5)
+  wr(UartRegister.LCR, 0);
+  wr(UartRegister.IIR_FCR, 0x01 | 0x20);
+  const s1 = rd(UartRegister.IIR_FCR) >> 5;
+  wr(UartRegister.LCR, 0x80);
+  wr(UartRegister.IIR_FCR, 0x01 | 0x20);
+  const s2 = rd(UartRegister.IIR_FCR) >> 5;
+  wr(UartRegister.LCR, 0);
+  assert.ok(!(s1 === 6 && s2 === 7), 'not mistaken for a 16750');
+});
+
+test('Linux startup: THRE re-asserts (no UART_BUG_THRE) and enabling THRI interrupts at once (no UART_BUG_TXEN)', () => {
+  const { rd, wr, irq } = setup();
+  // serial8250_do_startup(): the THRE re-assert test
+  wr(UartRegister.IER, Ier.ETBEI);
+  const iir1 = rd(UartRegister.IIR_FCR);
+  wr(UartRegister.IER, 0);
+  wr(UartRegister.IER, Ier.ETBEI);
+  const iir = rd(UartRegister.IIR_FCR);
+  wr(UartRegister.IER, 0);
+  const bugThre = !(iir1 & Iir.NO_INTERRUPT) && (iir & Iir.NO_INTERRUPT) !== 0;
+  assert.equal(bugThre, false);
+  // the TX-enable test
+  wr(UartRegister.IER, Ier.ETBEI);
+  const lsr = rd(UartRegister.LSR);
+  const iir2 = rd(UartRegister.IIR_FCR);
+  wr(UartRegister.IER, 0);
+  const bugTxen = (lsr & Lsr.TRANSMITTER_EMPTY) !== 0 && (iir2 & Iir.NO_INTERRUPT) !== 0;
+  assert.equal(bugTxen, false);
+  assert.ok(irq.pulses >= 3, 'each enable raised an edge');
+});
+
+test('Linux interrupt-driven transmit: start_tx edge, handler drains IIR, stop_tx when done', () => {
+  const { rd, wr, irq, out } = setup();
+  const message = Buffer.from('hello from userspace\n');
+  let sent = 0;
+  const fifoSize = 16;
+  wr(UartRegister.IER, Ier.ERBFI); // RX interrupts on, as after startup
+  // start_tx(): set THRI
+  let pulsesSeen = irq.pulses;
+  wr(UartRegister.IER, Ier.ERBFI | Ier.ETBEI);
+  let interrupts = 0;
+  // Each new edge is one interrupt; serial8250_handle_irq() loops on IIR until "no interrupt".
+  while (irq.pulses > pulsesSeen && interrupts < 100) {
+    pulsesSeen = irq.pulses;
+    interrupts++;
+    let iir: number;
+    while (!((iir = rd(UartRegister.IIR_FCR)) & Iir.NO_INTERRUPT)) {
+      if ((iir & 0x0f) === Iir.THR_EMPTY) {
+        if (sent === message.length) {
+          wr(UartRegister.IER, Ier.ERBFI); // __stop_tx()
+          break;
+        }
+        for (let i = 0; i < fifoSize && sent < message.length; i++) wr(UartRegister.DATA, message[sent++]!);
+      }
+    }
+  }
+  assert.equal(Buffer.from(out).toString(), message.toString(), 'the whole message went out on interrupts alone');
+  assert.ok(interrupts <= 4, `${interrupts} interrupts for ${message.length} bytes`);
+});
