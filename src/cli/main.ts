@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerRunCommand } from './run.js';
 import { registerHostCommand } from './host.js';
+import { registerVmmCommands } from './vmm-commands.js';
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command();
@@ -16,6 +17,7 @@ export async function main(argv: string[]): Promise<void> {
     .exitOverride();
   registerRunCommand(program);
   registerHostCommand(program);
+  registerVmmCommands(program);
   await registerOptional(program);
   try {
     await program.parseAsync(argv);

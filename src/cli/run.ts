@@ -3,7 +3,8 @@
  * console on this terminal (or pipe).
  */
 import type { Command } from 'commander';
-import { Machine, type MachineExit } from '../vmm/machine.js';
+import type { MachineExit } from '../vmm/machine.js';
+import { Vmm } from '../vmm/vmm.js';
 import { DEFAULT_CMDLINE, type DiskConfig, type NetConfig, type VmConfig } from '../vmm/config.js';
 import { DEFAULT_KVM_PATH } from '../kvm/kvm.js';
 import { detectHostFlavour } from '../platform/engines/host-flavour.js';
@@ -79,6 +80,7 @@ interface RunOptions {
   balloon?: boolean;
   console?: string;
   kvm: string;
+  apiSock?: string;
 }
 
 export function registerRunCommand(program: Command): void {
@@ -97,6 +99,7 @@ export function registerRunCommand(program: Command): void {
     .option('--balloon', 'virtio-balloon device')
     .option('--console <kind>', 'extra console: virtio (hvc0)')
     .option('--kvm <path>', 'KVM device', process.env['TYPEVISOR_KVM'] ?? DEFAULT_KVM_PATH)
+    .option('--api-sock <path>', 'serve the VMM control API on this Unix socket')
     .action(async (opts: RunOptions) => {
       const code = await runVm(opts);
       process.exit(code);
@@ -124,25 +127,35 @@ async function runVm(opts: RunOptions): Promise<number> {
     virtioConsole: opts.console === 'virtio',
     kvmPath: opts.kvm,
   };
-  let machine: Machine;
+  const vmm = new Vmm('vm', { kvmPath: opts.kvm });
+  return serveConsole(vmm, opts.apiSock, () => vmm.start(config));
+}
+
+/**
+ * Runs a VMM to its end with the console on this terminal: serves the control
+ * API when asked, boots with `boot` (or waits for the API's InstanceStart),
+ * and maps how the guest ended to the exit status.
+ */
+export async function serveConsole(vmm: Vmm, apiSock: string | undefined, boot: (() => Promise<void>) | undefined): Promise<number> {
+  const exited = new Promise<MachineExit>((resolve) => vmm.once('exit', resolve));
+  vmm.on('warning', (message: string) => process.stderr.write(`typevisor: warning: ${message}\n`));
+  let api: { close(): Promise<unknown> } | undefined;
   try {
-    machine = Machine.create(config);
+    if (apiSock) {
+      const { serveApi } = await import('../api/server.js');
+      api = await serveApi(vmm, apiSock);
+    }
+    if (boot) await boot();
   } catch (e) {
     process.stderr.write(`typevisor: error: ${(e as Error).message}\n`);
+    await vmm.stop().catch(() => undefined);
+    await api?.close();
     return EXIT_VMM_ERROR;
   }
-  const exited = new Promise<MachineExit>((resolve) => machine.once('exit', resolve));
-  machine.on('warning', (message: string) => process.stderr.write(`typevisor: warning: ${message}\n`));
-  try {
-    await machine.start();
-  } catch (e) {
-    process.stderr.write(`typevisor: error: ${(e as Error).message}\n`);
-    await machine.stop().catch(() => undefined);
-    return EXIT_VMM_ERROR;
-  }
-  const restoreTerminal = attachConsoleInput(machine);
+  const restoreTerminal = attachConsoleInput(vmm);
   const exit = await exited;
   restoreTerminal();
+  await api?.close();
   switch (exit.kind) {
     case 'poweroff':
       return EXIT_GUEST_STOPPED;
@@ -161,7 +174,7 @@ async function runVm(opts: RunOptions): Promise<number> {
 }
 
 /** Forwards stdin to the guest's serial port; on a terminal, raw mode with Ctrl-A x to quit. */
-function attachConsoleInput(machine: Machine): () => void {
+function attachConsoleInput(machine: Vmm): () => void {
   const stdin = process.stdin;
   const isTty = stdin.isTTY === true;
   if (isTty) stdin.setRawMode(true);

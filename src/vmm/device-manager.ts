@@ -5,26 +5,23 @@
 import { Bus } from '../devices/bus.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import {
-  ACPI_PM1A_CNT_BLK,
-  ACPI_PM1A_EVT_BLK,
-  ACPI_PM1_CNT_LEN,
-  ACPI_PM1_EVT_LEN,
-  ACPI_PM_TMR_BLK,
-  ACPI_PM_TMR_LEN,
-  ACPI_RESET_PORT,
   ACPI_SCI_IRQ,
   COM1_IRQ,
-  COM1_PORT,
-  I8042_COMMAND_PORT,
-  I8042_DATA_PORT,
-  POST_PORT,
-  RTC_PORT,
-  UART_PORT_COUNT,
+  PCI_CONFIG_ADDRESS_PORT,
+  PCI_ECAM_SIZE,
+  PCI_ECAM_START,
 } from '../arch/x86_64/layout.js';
-import { Serial8250 } from '../devices/legacy/serial.js';
+import { LegacyDevices, type LegacyDevicesStateV1 } from '../devices/legacy/index.js';
+import { PciRoot, PCI_CONFIG_IO_SIZE, type PciRootStateV1 } from '../devices/pci/root.js';
 import { ExitKind, type ExitMailbox } from './exit-mailbox.js';
 import type { GsiRouter } from './irq-routing.js';
-import { createLegacyPlatformDevices, type LegacyPlatformDevices } from './legacy-devices.js';
+
+/** Every device's persisted state, for snapshots. */
+export interface DevicesStateV1 {
+  version: 1;
+  legacy: LegacyDevicesStateV1;
+  pci: PciRootStateV1;
+}
 
 export interface DeviceManagerOptions {
   memory: GuestMemory;
@@ -37,29 +34,48 @@ export interface DeviceManagerOptions {
 export class DeviceManager {
   readonly pio = new Bus();
   readonly mmio = new Bus();
-  readonly serial: Serial8250;
-  readonly legacy: LegacyPlatformDevices;
+  readonly legacy: LegacyDevices;
+  readonly pci = new PciRoot();
 
   constructor(readonly options: DeviceManagerOptions) {
-    this.serial = new Serial8250({
-      irq: options.router.legacyLine(COM1_IRQ),
-      onOutput: (bytes) => options.onConsoleOutput(bytes),
-    });
-    this.pio.insert(COM1_PORT, UART_PORT_COUNT, this.serial, 'serial COM1');
-    this.legacy = createLegacyPlatformDevices({
-      sci: options.router.legacyLine(ACPI_SCI_IRQ),
+    this.legacy = new LegacyDevices({
+      irqs: { com1: options.router.legacyLine(COM1_IRQ), sci: options.router.legacyLine(ACPI_SCI_IRQ) },
+      onSerialOutput: (bytes) => options.onConsoleOutput(bytes),
+      onReset: () => options.onReset('the guest reset the machine (i8042 or ACPI reset register)'),
       onPowerOff: () => options.onPowerOff(),
-      onReset: (reason) => options.onReset(reason),
     });
-    const l = this.legacy;
-    this.pio.insert(I8042_DATA_PORT, 1, l.i8042Data, 'i8042 data');
-    this.pio.insert(I8042_COMMAND_PORT, 1, l.i8042Command, 'i8042 command');
-    this.pio.insert(RTC_PORT, 2, l.rtc, 'cmos rtc');
-    this.pio.insert(POST_PORT, 1, l.post, 'post');
-    this.pio.insert(ACPI_PM1A_EVT_BLK, ACPI_PM1_EVT_LEN, l.pm1Event, 'acpi pm1a evt');
-    this.pio.insert(ACPI_PM1A_CNT_BLK, ACPI_PM1_CNT_LEN, l.pm1Control, 'acpi pm1a cnt');
-    this.pio.insert(ACPI_PM_TMR_BLK, ACPI_PM_TMR_LEN, l.pmTimer, 'acpi pm timer');
-    this.pio.insert(ACPI_RESET_PORT, 1, l.resetRegister, 'acpi reset');
+    this.legacy.attach(this.pio);
+    this.pio.insert(PCI_CONFIG_ADDRESS_PORT, PCI_CONFIG_IO_SIZE, this.pci.configIo, 'pci config');
+    this.mmio.insert(PCI_ECAM_START, PCI_ECAM_SIZE, this.pci.ecam, 'pci ecam');
+  }
+
+  /** Puts every PCI BAR on the MMIO bus, and keeps it there when the guest moves it. */
+  mapPciBars(onMoved?: (oldAddress: number, newAddress: number) => void): void {
+    for (const m of this.pci.barMappings()) this.mmio.insert(m.address, m.size, m.region, m.name);
+    this.pci.onBarMoved = (device, bar, oldAddress, newAddress) => {
+      const m = this.pci.barMappings().find((x) => x.device === device && x.bar === bar);
+      this.mmio.remove(oldAddress);
+      if (m && newAddress !== 0) this.mmio.insert(newAddress, m.size, m.region, m.name);
+      onMoved?.(oldAddress, newAddress);
+    };
+  }
+
+  consoleInput(bytes: Uint8Array): void {
+    this.legacy.com1.enqueueInput(bytes);
+  }
+
+  pressPowerButton(): void {
+    this.legacy.acpiPm.pressPowerButton();
+  }
+
+  save(): DevicesStateV1 {
+    return { version: 1, legacy: this.legacy.save(), pci: this.pci.save() };
+  }
+
+  restore(state: DevicesStateV1): void {
+    if (state.version !== 1) throw new Error(`device state version ${String(state.version)} is not supported`);
+    this.legacy.restore(state.legacy);
+    this.pci.restore(state.pci);
   }
 
   /** Answers one vCPU exit. Unknown addresses read as all-ones and ignore writes, like a PC. */

@@ -3,13 +3,13 @@
  * doorbell, the control doorbell and (later) ioeventfds and backend fds, and
  * answers vCPU exits synchronously. No event loop runs here.
  */
-import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { isMainThread, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { check, EPOLLIN, EPOLL_CTL_ADD, native } from '../sys/native.js';
 import { Vm } from '../kvm/vm.js';
 import { GuestRam, type SharedGuestRam } from './guest-ram.js';
 import { ExitMailbox } from './exit-mailbox.js';
 import { GsiRouter } from './irq-routing.js';
-import { DeviceManager } from './device-manager.js';
+import { DeviceManager, type DevicesStateV1 } from './device-manager.js';
 
 export interface DeviceWorkerData {
   vmFd: number;
@@ -21,12 +21,15 @@ export interface DeviceWorkerData {
   /** Where guest console output goes (stdout, or a console socket). */
   consoleFd: number;
   port: MessagePort;
+  /** Device state from a snapshot, restored before the vCPUs run. */
+  restoreState?: DevicesStateV1 | undefined;
 }
 
 /** main -> device thread. */
 export type DeviceCommand =
   | { type: 'console-input'; bytes: Uint8Array }
   | { type: 'power-button' }
+  | { type: 'save'; id: number }
   | { type: 'stop' };
 
 /** device thread -> main. */
@@ -35,6 +38,7 @@ export type DeviceEvent =
   | { type: 'poweroff' }
   | { type: 'reset'; reason: string }
   | { type: 'console'; text: string }
+  | { type: 'saved'; id: number; state: DevicesStateV1 }
   | { type: 'error'; message: string };
 
 const TAG_EXIT = 1;
@@ -71,7 +75,9 @@ function main(): void {
   const epfd = check(native().epollCreate(), 'epoll_create');
   check(native().epollCtl(epfd, EPOLL_CTL_ADD, data.exitDoorbellFd, EPOLLIN, TAG_EXIT), 'epoll_ctl exit doorbell');
   check(native().epollCtl(epfd, EPOLL_CTL_ADD, data.controlDoorbellFd, EPOLLIN, TAG_CONTROL), 'epoll_ctl control');
-  send({ type: 'ready' });
+  devices.mapPciBars();
+  if (data.restoreState) devices.restore(data.restoreState);
+  send({ type: "ready" });
 
   const events = new Uint32Array(64 * 2);
   let running = true;
@@ -102,8 +108,9 @@ function main(): void {
         native().eventfdRead(data.controlDoorbellFd);
         for (let msg = receiveMessageOnPort(port); msg; msg = receiveMessageOnPort(port)) {
           const cmd = msg.message as DeviceCommand;
-          if (cmd.type === 'console-input') devices.serial.enqueueInput(cmd.bytes);
-          else if (cmd.type === 'power-button') devices.legacy.pressPowerButton();
+          if (cmd.type === 'console-input') devices.consoleInput(cmd.bytes);
+          else if (cmd.type === 'power-button') devices.pressPowerButton();
+          else if (cmd.type === 'save') send({ type: 'saved', id: cmd.id, state: devices.save() });
           else if (cmd.type === 'stop') running = false;
         }
       }
@@ -117,4 +124,5 @@ function reasonWithPanic(reason: string, consoleTail: string): string {
   return m ? `guest kernel panic (${m[0]})` : reason;
 }
 
-main();
+// Only as a worker: the main thread imports this module for its types and constants.
+if (!isMainThread) main();

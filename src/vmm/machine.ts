@@ -5,17 +5,18 @@
  * "Resources have owners").
  */
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { check, EFD_NONBLOCK, native } from '../sys/native.js';
-import { Kvm } from '../kvm/kvm.js';
+import { Kvm, type CpuidEntry } from '../kvm/kvm.js';
 import type { Vm } from '../kvm/vm.js';
 import { Vcpu } from '../kvm/vcpu.js';
 import { MiB } from '../arch/x86_64/layout.js';
 import { guestRamRanges } from '../arch/x86_64/memory-map.js';
 import { guestCpuid } from '../arch/x86_64/cpuid.js';
 import { bootMsrs } from '../arch/x86_64/msrs.js';
-import { writeAcpiTables } from '../arch/x86_64/acpi/index.js';
+import { writeAcpiTables } from '../arch/x86_64/acpi/tables.js';
 import { loadKernel } from '../boot/loader.js';
 import type { VmConfig } from './config.js';
 import { validateConfig } from './config.js';
@@ -31,6 +32,10 @@ import {
   RUN_STATE_STOP,
 } from './exit-mailbox.js';
 import { applyBootCpuState, configureVcpu } from './vcpu-setup.js';
+import { encodeState, MEMORY_FILE, readStateFile, SnapshotFormatError, STATE_FILE, writeFileFully, writeSnapshotDir } from './snapshot/format.js';
+import { restoreVcpu, saveVcpu, savableMsrs } from './snapshot/vcpu-state.js';
+import { checkDiskIdentities, diskIdentities, parseSnapshotState, type SnapshotStateV1 } from './snapshot/state.js';
+import type { DevicesStateV1 } from './device-manager.js';
 import type { DeviceCommand, DeviceEvent, DeviceWorkerData } from './device-worker.js';
 import { EXIT_COUNTERS_PER_VCPU, type VcpuMessage, type VcpuWorkerData } from './vcpu-worker.js';
 
@@ -79,6 +84,9 @@ export class Machine extends EventEmitter {
     readonly ram: GuestRam,
     readonly vcpus: Vcpu[],
     private readonly consoleFd: number,
+    /** The CPUID each vCPU was given (saved in snapshots so a restore presents the same CPU). */
+    readonly cpuid: CpuidEntry[][],
+    private readonly initialDeviceState?: DevicesStateV1,
   ) {
     super();
     this.mailbox = ExitMailbox.allocate(vcpus.length);
@@ -95,26 +103,12 @@ export class Machine extends EventEmitter {
     validateConfig(config);
     const kernel = readFileSync(config.kernelPath);
     const initrd = config.initrdPath !== undefined ? readFileSync(config.initrdPath) : undefined;
-    const kvm = Kvm.open(config.kvmPath);
-    const cleanup: Array<() => void> = [() => kvm.close()];
-    try {
-      const missing = kvm.missingCapabilities();
-      if (missing.length) throw new Error(`${config.kvmPath} lacks KVM capabilities typevisor needs: ${missing.join(', ')}`);
-      const maxVcpus = kvm.maxVcpus();
-      if (config.vcpus > maxVcpus) throw new Error(`--cpus ${config.vcpus} exceeds this host's KVM limit of ${maxVcpus}`);
-
-      const vm = kvm.createVm();
-      cleanup.push(() => vm.close());
-      vm.setTssAddress(KVM_TSS_ADDRESS);
-      vm.setIdentityMapAddress(KVM_IDENTITY_MAP_ADDRESS);
-      vm.createIrqchip();
-      vm.createPit2();
-
-      const ranges = guestRamRanges(config.memoryMiB * MiB);
-      const ram = GuestRam.allocate(ranges);
-      cleanup.push(() => ram.close());
-      ram.ranges.forEach((r, slot) => vm.setUserMemoryRegion(slot, r.gpa, r.size, r.address));
-
+    // Guest RAM and the kernel come first: bad kernels, initrds and command lines are
+    // reported as such even on a host without KVM.
+    const ranges = guestRamRanges(config.memoryMiB * MiB);
+    const ram = GuestRam.allocate(ranges);
+    return withCleanup([() => ram.close()], (cleanup) => {
+      const { rsdpAddress } = writeAcpiTables(ram.memory, { vcpus: config.vcpus });
       const setup = loadKernel({
         kernel: new Uint8Array(kernel.buffer, kernel.byteOffset, kernel.byteLength),
         kernelPath: config.kernelPath,
@@ -123,36 +117,94 @@ export class Machine extends EventEmitter {
         memory: ram.memory,
         ramRanges: ranges,
         vcpus: config.vcpus,
+        acpiRsdpAddress: rsdpAddress,
       });
-      writeAcpiTables(ram.memory, { vcpus: config.vcpus });
-
-      const supported = kvm.supportedCpuid();
-      const msrs = bootMsrs();
-      const mmapSize = kvm.vcpuMmapSize();
-      const vcpus: Vcpu[] = [];
-      cleanup.push(() => vcpus.forEach((v) => v.close()));
-      for (let i = 0; i < config.vcpus; i++) {
-        const vcpu = Vcpu.create(vm.fd, i, mmapSize);
-        vcpus.push(vcpu);
-        configureVcpu(vcpu, guestCpuid(supported, i, config.vcpus), msrs);
+      const { kvm, vm, vcpus, cpuid } = buildVm(config, ram, cleanup, (vcpu, i, supported) => {
+        const entries = guestCpuid(supported, i, config.vcpus);
+        configureVcpu(vcpu, entries, bootMsrs());
         if (i === 0) applyBootCpuState(vcpu, setup.entry);
-      }
-      return new Machine(config, kvm, vm, ram, vcpus, options.consoleFd ?? 1);
-    } catch (e) {
-      for (const undo of cleanup.reverse()) {
-        try {
-          undo();
-        } catch {
-          // best effort: report the original failure
-        }
-      }
-      throw e;
+        return entries;
+      });
+      return new Machine(config, kvm, vm, ram, vcpus, options.consoleFd ?? 1, cpuid);
+    });
+  }
+
+  /**
+   * Rebuilds a VM from a snapshot directory: memory mapped private and lazily
+   * from memory.bin, every vCPU, irqchip, PIT, clock and device restored.
+   * Refuses damaged snapshots and disks that changed since.
+   */
+  static restore(dir: string, options: MachineOptions & { kvmPath?: string } = {}): Machine {
+    const state = parseSnapshotState(readStateFile(dir));
+    checkDiskIdentities(state.disks);
+    const memoryPath = join(dir, MEMORY_FILE);
+    const expected = state.ramRanges.reduce((sum, r) => sum + r.size, 0);
+    if (!existsSync(memoryPath)) throw new SnapshotFormatError(`snapshot ${dir} has no ${MEMORY_FILE}`);
+    const actual = statSync(memoryPath).size;
+    if (actual !== expected) {
+      throw new SnapshotFormatError(`${memoryPath} is ${actual} bytes but the snapshot describes ${expected} bytes of RAM (truncated?)`);
     }
+    const config: VmConfig = { ...state.config, kvmPath: options.kvmPath ?? state.config.kvmPath };
+    const ram = GuestRam.fromFile(memoryPath, state.ramRanges);
+    return withCleanup([() => ram.close()], (cleanup) => {
+      const { kvm, vm, vcpus, cpuid } = buildVm(config, ram, cleanup, (vcpu, i) => {
+        const entries = state.cpuid[i]!;
+        vcpu.setCpuid(entries);
+        restoreVcpu(vcpu, state.vcpus[i]!);
+        return entries;
+      });
+      state.vm.irqchips.forEach((chip) => vm.setIrqchip(new Uint8Array(Buffer.from(chip, 'base64'))));
+      vm.setPit2(new Uint8Array(Buffer.from(state.vm.pit, 'base64')));
+      vm.setClock(BigInt(state.vm.clock));
+      return new Machine(config, kvm, vm, ram, vcpus, options.consoleFd ?? 1, cpuid, state.devices);
+    });
+  }
+
+  /** Writes a snapshot of a paused machine to `dir` (created atomically). */
+  async snapshot(dir: string): Promise<{ memoryBytes: number; durationMs: number }> {
+    if (this.state !== 'paused') throw new Error(`snapshot needs a paused VM; this one is ${this.state}`);
+    const started = performance.now();
+    const devices = await this.requestDeviceState();
+    this.msrIndices ??= savableMsrs(this.vcpus[0]!, this.kvm.msrIndexList());
+    const state: SnapshotStateV1 = {
+      version: 1,
+      createdAt: new Date().toISOString(),
+      config: this.config,
+      ramRanges: this.ram.ranges.map((r) => ({ gpa: r.gpa, size: r.size })),
+      cpuid: this.cpuid,
+      vcpus: this.vcpus.map((v) => saveVcpu(v, this.msrIndices!)),
+      vm: {
+        irqchips: [0, 1, 2].map((chip) => Buffer.from(this.vm.getIrqchip(chip)).toString('base64')),
+        pit: Buffer.from(this.vm.getPit2()).toString('base64'),
+        clock: (this.pausedClock ?? this.vm.getClock().clock).toString(),
+      },
+      devices,
+      disks: diskIdentities(this.config),
+    };
+    await writeSnapshotDir(dir, async (tmp) => {
+      writeFileFully(join(tmp, STATE_FILE), [encodeState(state)]);
+      writeFileFully(join(tmp, MEMORY_FILE), this.ram.memory.regions.map((r) => r.bytes));
+    });
+    return { memoryBytes: this.ram.memory.totalBytes, durationMs: performance.now() - started };
+  }
+
+  private msrIndices: number[] | undefined;
+  private pausedClock: bigint | undefined;
+  private nextRequestId = 1;
+  private readonly pendingRequests = new Map<number, (state: DevicesStateV1) => void>();
+
+  private requestDeviceState(): Promise<DevicesStateV1> {
+    const id = this.nextRequestId++;
+    return new Promise((resolve) => {
+      this.pendingRequests.set(id, resolve);
+      this.command({ type: 'save', id });
+    });
   }
 
   /** Starts the device thread, then one thread per vCPU. Resolves when all run. */
-  async start(): Promise<void> {
+  async start(options: { paused?: boolean } = {}): Promise<void> {
     if (this.state !== 'created') throw new Error(`cannot start a machine that is ${this.state}`);
+    if (options.paused) Atomics.store(this.controlWords, CONTROL_RUN_STATE, RUN_STATE_PAUSE);
     const deviceData: DeviceWorkerData = {
       vmFd: this.vm.fd,
       ram: this.ram.shared(),
@@ -162,6 +214,7 @@ export class Machine extends EventEmitter {
       controlDoorbellFd: this.controlDoorbellFd,
       consoleFd: this.consoleFd,
       port: this.devicePort.port2,
+      restoreState: this.initialDeviceState,
     };
     const deviceWorker = new Worker(new URL('./device-worker.js', import.meta.url), {
       workerData: deviceData,
@@ -209,6 +262,10 @@ export class Machine extends EventEmitter {
     }
     await Promise.all(readies);
     this.state = 'running';
+    if (options.paused) {
+      this.state = 'paused';
+      this.pausedClock = this.vm.getClock().clock;
+    }
   }
 
   private onVcpuMessage(m: VcpuMessage): void {
@@ -261,11 +318,15 @@ export class Machine extends EventEmitter {
       await new Promise((r) => setTimeout(r, 1));
     }
     for (const v of this.vcpus) v.kvmclockCtrl();
+    // Freeze guest time while paused, as QEMU does: the clock resumes where it stopped.
+    this.pausedClock = this.vm.getClock().clock;
     this.state = 'paused';
   }
 
   resume(): void {
     if (this.state !== 'paused') throw new Error(`cannot resume a machine that is ${this.state}`);
+    if (this.pausedClock !== undefined) this.vm.setClock(this.pausedClock);
+    this.pausedClock = undefined;
     Atomics.store(this.controlWords, CONTROL_RUN_STATE, RUN_STATE_RUNNING);
     Atomics.notify(this.controlWords, CONTROL_RUN_STATE);
     this.state = 'running';
@@ -323,4 +384,53 @@ export class Machine extends EventEmitter {
     }
     return out;
   }
+}
+
+function withCleanup<T>(initial: Array<() => void>, body: (cleanup: Array<() => void>) => T): T {
+  const cleanup = [...initial];
+  try {
+    return body(cleanup);
+  } catch (e) {
+    for (const undo of cleanup.reverse()) {
+      try {
+        undo();
+      } catch {
+        // best effort: report the original failure
+      }
+    }
+    throw e;
+  }
+}
+
+/** KVM objects for a config over prepared RAM; `setupVcpu` configures each vCPU and returns its CPUID. */
+function buildVm(
+  config: VmConfig,
+  ram: GuestRam,
+  cleanup: Array<() => void>,
+  setupVcpu: (vcpu: Vcpu, index: number, supported: CpuidEntry[]) => CpuidEntry[],
+): { kvm: Kvm; vm: Vm; vcpus: Vcpu[]; cpuid: CpuidEntry[][] } {
+  const kvm = Kvm.open(config.kvmPath);
+  cleanup.push(() => kvm.close());
+  const missing = kvm.missingCapabilities();
+  if (missing.length) throw new Error(`${config.kvmPath} lacks KVM capabilities typevisor needs: ${missing.join(', ')}`);
+  const maxVcpus = kvm.maxVcpus();
+  if (config.vcpus > maxVcpus) throw new Error(`--cpus ${config.vcpus} exceeds this host's KVM limit of ${maxVcpus}`);
+  const vm = kvm.createVm();
+  cleanup.push(() => vm.close());
+  vm.setTssAddress(KVM_TSS_ADDRESS);
+  vm.setIdentityMapAddress(KVM_IDENTITY_MAP_ADDRESS);
+  vm.createIrqchip();
+  vm.createPit2();
+  ram.ranges.forEach((r, slot) => vm.setUserMemoryRegion(slot, r.gpa, r.size, r.address));
+  const supported = kvm.supportedCpuid();
+  const mmapSize = kvm.vcpuMmapSize();
+  const vcpus: Vcpu[] = [];
+  const cpuid: CpuidEntry[][] = [];
+  cleanup.push(() => vcpus.forEach((v) => v.close()));
+  for (let i = 0; i < config.vcpus; i++) {
+    const vcpu = Vcpu.create(vm.fd, i, mmapSize);
+    vcpus.push(vcpu);
+    cpuid.push(setupVcpu(vcpu, i, supported));
+  }
+  return { kvm, vm, vcpus, cpuid };
 }

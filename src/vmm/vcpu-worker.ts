@@ -4,7 +4,7 @@
  * an event loop: it blocks in KVM_RUN, in Atomics.wait for a reply, or parked
  * while the VM is paused (ARCHITECTURE.md "Threads inside one VMM process").
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { native } from '../sys/native.js';
 import { Vcpu, type VcpuShared } from '../kvm/vcpu.js';
 import {
@@ -180,4 +180,5 @@ function main(): void {
   Atomics.notify(control, CONTROL_EXITED_COUNT);
 }
 
-main();
+// Only as a worker: the main thread imports this module for its types and constants.
+if (!isMainThread) main();

@@ -1,0 +1,102 @@
+/**
+ * The per-VM control API: HTTP/1.1 over a Unix socket (fastify), JSON bodies.
+ * Requests become typed Vmm actions; validation failures are 400 and actions
+ * refused in the current state are 409, each with a message saying why.
+ */
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { existsSync, unlinkSync } from 'node:fs';
+import { ConfigError } from '../vmm/config.js';
+import { StateError, type Vmm } from '../vmm/vmm.js';
+import { SnapshotFormatError } from '../vmm/snapshot/format.js';
+import { ROUTES } from './routes.js';
+
+type Body = Record<string, unknown>;
+
+function fault(reply: FastifyReply, status: number, message: string): FastifyReply {
+  return reply.code(status).send({ fault_message: message });
+}
+
+export function buildApi(vmm: Vmm): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 64 * 1024,
+    // Refuse what the schema does not describe instead of silently dropping or coercing it.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+  });
+  app.setErrorHandler((err, _req, reply) => {
+    if (err instanceof StateError) return fault(reply, 409, err.message);
+    if (err instanceof ConfigError || err instanceof SnapshotFormatError) return fault(reply, 400, err.message);
+    const e = err as { validation?: unknown; statusCode?: number; message: string };
+    if (e.validation) return fault(reply, 400, `invalid request: ${e.message}`);
+    if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return fault(reply, e.statusCode, e.message);
+    return fault(reply, 500, `VMM error: ${e.message}`);
+  });
+  app.setNotFoundHandler((req, reply) => fault(reply, 404, `no route ${req.method} ${req.url}`));
+
+  const handlers: Record<string, (body: Body, params: Record<string, string>) => Promise<unknown> | unknown> = {
+    'GET /': () => vmm.info(),
+    'GET /vm/config': () => vmm.info().config,
+    'GET /machine-config': () => {
+      const c = vmm.info().config;
+      return { vcpu_count: c.vcpus, mem_size_mib: c.memoryMiB };
+    },
+    'PUT /machine-config': (b) => vmm.setMachineConfig({ vcpus: b['vcpu_count'] as number, memoryMiB: b['mem_size_mib'] as number }),
+    'PUT /boot-source': (b) =>
+      vmm.setBootSource({
+        kernelPath: b['kernel_image_path'] as string,
+        initrdPath: b['initrd_path'] as string | undefined,
+        cmdline: b['boot_args'] as string | undefined,
+      }),
+    'PUT /drives/:drive_id': (b, p) => {
+      if (b['drive_id'] !== p['drive_id']) throw new ConfigError('drive_id', `drive_id in the body (${String(b['drive_id'])}) differs from the path (${p['drive_id']})`);
+      vmm.setDrive(p['drive_id']!, {
+        path: b['path_on_host'] as string,
+        readonly: b['is_read_only'] as boolean,
+        format: b['format'] as 'raw' | 'qcow2' | undefined,
+        serial: b['serial'] as string | undefined,
+      });
+    },
+    'PUT /network-interfaces/:iface_id': (b, p) => {
+      if (b['iface_id'] !== p['iface_id']) throw new ConfigError('iface_id', `iface_id in the body (${String(b['iface_id'])}) differs from the path (${p['iface_id']})`);
+      vmm.setNetworkInterface(p['iface_id']!, { tap: b['host_dev_name'] as string, mac: b['guest_mac'] as string | undefined });
+    },
+    'PUT /vsock': (b) => vmm.setVsock({ cid: b['guest_cid'] as number, uds: b['uds_path'] as string }),
+    'PUT /actions': async (b) => {
+      const action = b['action_type'];
+      if (action === 'InstanceStart') await vmm.start();
+      else if (action === 'SendPowerButton') vmm.powerButton();
+      else vmm.ctrlAltDel();
+    },
+    'PATCH /vm': async (b) => {
+      if (b['state'] === 'Paused') await vmm.pause();
+      else vmm.resume();
+    },
+    'GET /metrics': () => vmm.metrics(),
+    'PUT /snapshot/create': (b) => vmm.snapshot(b['snapshot_path'] as string),
+    'PUT /snapshot/load': (b) => vmm.loadSnapshot(b['snapshot_path'] as string, b['resume_vm'] === true),
+  };
+
+  for (const r of ROUTES) {
+    const handler = handlers[`${r.method} ${r.url}`];
+    if (!handler) throw new Error(`route ${r.method} ${r.url} has no handler`);
+    app.route({
+      method: r.method,
+      url: r.url,
+      schema: { ...(r.body ? { body: r.body } : {}), ...(r.params ? { params: r.params } : {}) },
+      handler: async (req, reply) => {
+        const result = await handler((req.body ?? {}) as Body, (req.params ?? {}) as Record<string, string>);
+        if (result === undefined) return reply.code(204).send();
+        return reply.code(200).send(result);
+      },
+    });
+  }
+  return app;
+}
+
+/** Serves the API on a Unix socket; a stale socket file from a dead VMM is replaced. */
+export async function serveApi(vmm: Vmm, socketPath: string): Promise<FastifyInstance> {
+  if (existsSync(socketPath)) unlinkSync(socketPath);
+  const app = buildApi(vmm);
+  await app.listen({ path: socketPath });
+  return app;
+}

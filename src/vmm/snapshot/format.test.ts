@@ -1,0 +1,48 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeState, encodeState, MEMORY_FILE, readStateFile, SnapshotFormatError, STATE_FILE, writeSnapshotDir } from './format.js';
+
+test('state round-trips and every kind of damage is named', () => {
+  const bytes = encodeState({ version: 1, hello: 'world', n: [1, 2, 3] });
+  assert.deepEqual(decodeState(bytes), { version: 1, hello: 'world', n: [1, 2, 3] });
+  assert.throws(() => decodeState(bytes.subarray(0, 20)), /truncated/);
+  assert.throws(() => decodeState(bytes.subarray(0, bytes.length - 1)), /truncated/);
+  const corrupt = Buffer.from(bytes);
+  corrupt[corrupt.length - 2] ^= 0x40;
+  assert.throws(() => decodeState(corrupt), /corrupted \(checksum mismatch\)/);
+  const badMagic = Buffer.from(bytes);
+  badMagic[0] = 0x58;
+  assert.throws(() => decodeState(badMagic), /not a typevisor snapshot/);
+  const newer = Buffer.from(bytes);
+  newer.writeUInt32LE(99, 8);
+  assert.throws(() => decodeState(newer), /format version 99/);
+  assert.throws(() => decodeState(newer), SnapshotFormatError);
+});
+
+test('a failed write leaves nothing under the final name, a good one is complete', async () => {
+  const parent = mkdtempSync(join(tmpdir(), 'tv-snapfmt-'));
+  try {
+    const final = join(parent, 'snap');
+    await assert.rejects(
+      writeSnapshotDir(final, async (tmp) => {
+        writeFileSync(join(tmp, STATE_FILE), 'half');
+        throw new Error('disk full');
+      }),
+      /disk full/,
+    );
+    assert.equal(existsSync(final), false);
+    assert.deepEqual(readdirSync(parent), []);
+    await writeSnapshotDir(final, async (tmp) => {
+      writeFileSync(join(tmp, STATE_FILE), encodeState({ version: 1 }));
+      writeFileSync(join(tmp, MEMORY_FILE), Buffer.alloc(4096));
+    });
+    assert.deepEqual(readStateFile(final), { version: 1 });
+    await assert.rejects(writeSnapshotDir(final, async () => undefined), /already exists/);
+    assert.throws(() => readStateFile(join(parent, 'missing')), /does not exist/);
+  } finally {
+    rmSync(parent, { recursive: true, force: true });
+  }
+});

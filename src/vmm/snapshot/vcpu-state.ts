@@ -1,0 +1,74 @@
+/**
+ * Saving and restoring one vCPU (issue 4): registers, special registers,
+ * FPU/XSAVE/XCRs, MSRs, LAPIC, pending events, debug registers and MP state.
+ * Restore order follows what KVM expects (Firecracker's and QEMU's order):
+ * CPUID first (done by the builder), MSRs, sregs, regs, FPU/xsave, xcrs,
+ * debugregs, LAPIC, MP state, and vcpu events last.
+ */
+import type { Vcpu, VcpuBlob } from '../../kvm/vcpu.js';
+import { kvmRegs } from '../../kvm/structs.js';
+import { SNAPSHOT_MSR_CANDIDATES } from '../../arch/x86_64/msrs.js';
+
+export interface VcpuStateV1 {
+  version: 1;
+  index: number;
+  /** kvm_regs as base64 of its 144 bytes. */
+  regs: string;
+  sregs: string;
+  blobs: Partial<Record<VcpuBlob, string>>;
+  /** [index, value as decimal string] pairs. */
+  msrs: Array<[number, string]>;
+  mpState: number;
+}
+
+const BLOB_ORDER: VcpuBlob[] = ['xsave', 'xcrs', 'debugregs', 'lapic'];
+
+/** The MSRs this KVM can save: the candidates it lists and accepts. */
+export function savableMsrs(vcpu: Vcpu, kvmIndexList: readonly number[]): number[] {
+  const listed = new Set(kvmIndexList);
+  const out: number[] = [];
+  for (const index of SNAPSHOT_MSR_CANDIDATES) {
+    if (!listed.has(index)) continue;
+    try {
+      if (vcpu.getMsrs([index]).length === 1) out.push(index);
+    } catch {
+      // not readable on this host: skip
+    }
+  }
+  return out;
+}
+
+export function saveVcpu(vcpu: Vcpu, msrIndices: readonly number[]): VcpuStateV1 {
+  const regs = kvmRegs.encode(vcpu.getRegs());
+  const blobs: Partial<Record<VcpuBlob, string>> = {};
+  for (const kind of ['fpu', ...BLOB_ORDER, 'vcpu_events'] as VcpuBlob[]) {
+    blobs[kind] = Buffer.from(vcpu.getBlob(kind)).toString('base64');
+  }
+  return {
+    version: 1,
+    index: vcpu.index,
+    regs: Buffer.from(regs).toString('base64'),
+    sregs: Buffer.from(vcpu.getSregsRaw()).toString('base64'),
+    blobs,
+    msrs: vcpu.getMsrs(msrIndices).map((m) => [m.index, m.value.toString()]),
+    mpState: vcpu.getMpState(),
+  };
+}
+
+function bytes(b64: string | undefined, what: string): Uint8Array {
+  if (b64 === undefined) throw new Error(`snapshot vCPU state lacks ${what}`);
+  return new Uint8Array(Buffer.from(b64, 'base64'));
+}
+
+export function restoreVcpu(vcpu: Vcpu, s: VcpuStateV1): void {
+  if (s.version !== 1) throw new Error(`vCPU state version ${String(s.version)} is not supported`);
+  const msrs = s.msrs.map(([index, value]) => ({ index, value: BigInt(value) }));
+  const set = vcpu.setMsrs(msrs);
+  if (set < msrs.length) throw new Error(`KVM refused restoring MSR 0x${msrs[set]!.index.toString(16)}`);
+  vcpu.setSregsRaw(bytes(s.sregs, 'sregs'));
+  vcpu.setRegs(kvmRegs.read(bytes(s.regs, 'regs')));
+  vcpu.setBlob('fpu', bytes(s.blobs.fpu, 'fpu'));
+  for (const kind of BLOB_ORDER) vcpu.setBlob(kind, bytes(s.blobs[kind], kind));
+  vcpu.setMpState(s.mpState);
+  vcpu.setBlob('vcpu_events', bytes(s.blobs.vcpu_events, 'vcpu_events'));
+}

@@ -1,0 +1,200 @@
+/**
+ * The VMM controller behind the control API: a VM is configured piece by
+ * piece (machine config, boot source, drives, NICs, vsock, balloon), started,
+ * paused, resumed, snapshotted, or loaded from a snapshot. Every action says
+ * in which states it is allowed (issue 4: "each request says when it is
+ * allowed"); the API turns StateError into 409 and ConfigError into 400.
+ */
+import { EventEmitter } from 'node:events';
+import { Machine, type MachineExit } from './machine.js';
+import { ConfigError, DEFAULT_CMDLINE, type DiskConfig, type NetConfig, type VmConfig } from './config.js';
+import { DEFAULT_KVM_PATH } from '../kvm/kvm.js';
+
+export type VmmState = 'not-started' | 'running' | 'paused' | 'stopped';
+
+export class StateError extends Error {
+  constructor(
+    readonly action: string,
+    readonly state: VmmState,
+    readonly allowed: readonly VmmState[],
+  ) {
+    super(`${action} is not allowed while the VM is ${state} (allowed: ${allowed.join(', ')})`);
+    this.name = 'StateError';
+  }
+}
+
+export interface MachineConfigInput {
+  vcpus: number;
+  memoryMiB: number;
+}
+
+export interface BootSourceInput {
+  kernelPath: string;
+  initrdPath?: string | undefined;
+  cmdline?: string | undefined;
+}
+
+export interface VmmInfo {
+  id: string;
+  state: VmmState;
+  version: string;
+  startedAt?: string | undefined;
+  config: Partial<VmConfig>;
+}
+
+export class Vmm extends EventEmitter {
+  private machine: Machine | undefined;
+  private stateValue: VmmState = 'not-started';
+  private startedAt: Date | undefined;
+  private readonly pending: {
+    vcpus: number;
+    memoryMiB: number;
+    boot?: BootSourceInput;
+    drives: Map<string, DiskConfig>;
+    nets: Map<string, NetConfig>;
+    vsock?: { cid: number; uds: string };
+    balloon: boolean;
+  } = { vcpus: 1, memoryMiB: 256, drives: new Map(), nets: new Map(), balloon: false };
+
+  constructor(
+    readonly id: string,
+    private readonly options: { kvmPath?: string; consoleFd?: number } = {},
+  ) {
+    super();
+  }
+
+  get state(): VmmState {
+    return this.stateValue;
+  }
+
+  private require(action: string, ...allowed: VmmState[]): void {
+    if (!allowed.includes(this.stateValue)) throw new StateError(action, this.stateValue, allowed);
+  }
+
+  setMachineConfig(c: MachineConfigInput): void {
+    this.require('PUT /machine-config', 'not-started');
+    this.pending.vcpus = c.vcpus;
+    this.pending.memoryMiB = c.memoryMiB;
+  }
+
+  setBootSource(b: BootSourceInput): void {
+    this.require('PUT /boot-source', 'not-started');
+    this.pending.boot = b;
+  }
+
+  setDrive(id: string, d: DiskConfig): void {
+    this.require('PUT /drives', 'not-started');
+    this.pending.drives.set(id, d);
+  }
+
+  setNetworkInterface(id: string, n: NetConfig): void {
+    this.require('PUT /network-interfaces', 'not-started');
+    this.pending.nets.set(id, n);
+  }
+
+  setVsock(v: { cid: number; uds: string }): void {
+    this.require('PUT /vsock', 'not-started');
+    this.pending.vsock = v;
+  }
+
+  /** The VmConfig the pending pieces make (throws ConfigError when the boot source is missing). */
+  buildConfig(): VmConfig {
+    const boot = this.pending.boot;
+    if (!boot) throw new ConfigError('boot-source', 'no boot source: PUT /boot-source first');
+    return {
+      kernelPath: boot.kernelPath,
+      initrdPath: boot.initrdPath,
+      cmdline: boot.cmdline ?? DEFAULT_CMDLINE,
+      vcpus: this.pending.vcpus,
+      memoryMiB: this.pending.memoryMiB,
+      disks: [...this.pending.drives.values()],
+      nets: [...this.pending.nets.values()],
+      vsock: this.pending.vsock,
+      rng: false,
+      balloon: this.pending.balloon,
+      virtioConsole: false,
+      kvmPath: this.options.kvmPath ?? DEFAULT_KVM_PATH,
+    };
+  }
+
+  /** Boots a VM from a full config (typevisor run) or from the pending pieces (InstanceStart). */
+  async start(config: VmConfig = this.buildConfig()): Promise<void> {
+    this.require('InstanceStart', 'not-started');
+    const machine = Machine.create(config, { consoleFd: this.options.consoleFd });
+    await this.adopt(machine, false);
+  }
+
+  async loadSnapshot(dir: string, resume: boolean): Promise<void> {
+    this.require('PUT /snapshot/load', 'not-started');
+    const machine = Machine.restore(dir, { consoleFd: this.options.consoleFd, kvmPath: this.options.kvmPath });
+    await this.adopt(machine, !resume);
+  }
+
+  private async adopt(machine: Machine, paused: boolean): Promise<void> {
+    this.machine = machine;
+    machine.on('warning', (m: string) => this.emit('warning', m));
+    machine.once('exit', (exit: MachineExit) => {
+      this.stateValue = 'stopped';
+      this.emit('exit', exit);
+    });
+    await machine.start({ paused });
+    this.startedAt = new Date();
+    this.stateValue = paused ? 'paused' : 'running';
+  }
+
+  async pause(): Promise<void> {
+    this.require('PATCH /vm Paused', 'running');
+    await this.machine!.pause();
+    this.stateValue = 'paused';
+  }
+
+  resume(): void {
+    this.require('PATCH /vm Resumed', 'paused');
+    this.machine!.resume();
+    this.stateValue = 'running';
+  }
+
+  async snapshot(dir: string): Promise<{ memoryBytes: number; durationMs: number }> {
+    this.require('PUT /snapshot/create', 'paused');
+    return this.machine!.snapshot(dir);
+  }
+
+  powerButton(): void {
+    this.require('SendPowerButton', 'running');
+    this.machine!.pressPowerButton();
+  }
+
+  /** Ctrl-Alt-Del: Linux reboots on it; a reboot ends `typevisor run`, as Firecracker does. */
+  ctrlAltDel(): void {
+    this.require('SendCtrlAltDel', 'running');
+    this.machine!.pressPowerButton();
+  }
+
+  sendConsoleInput(bytes: Uint8Array): void {
+    this.machine?.sendConsoleInput(bytes);
+  }
+
+  async stop(): Promise<void> {
+    if (this.machine && this.stateValue !== 'stopped') await this.machine.stop();
+    this.stateValue = 'stopped';
+  }
+
+  info(): VmmInfo {
+    const config = this.machine?.config ?? (this.pending.boot ? this.buildConfig() : { vcpus: this.pending.vcpus, memoryMiB: this.pending.memoryMiB });
+    return {
+      id: this.id,
+      state: this.stateValue,
+      version: '0.1.0',
+      startedAt: this.startedAt?.toISOString(),
+      config,
+    };
+  }
+
+  metrics(): Record<string, unknown> {
+    return {
+      state: this.stateValue,
+      uptimeSeconds: this.startedAt ? (Date.now() - this.startedAt.getTime()) / 1000 : 0,
+      exits: this.machine?.exitCounts() ?? { io: 0, mmio: 0, intr: 0, other: 0 },
+    };
+  }
+}
