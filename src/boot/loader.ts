@@ -3,7 +3,8 @@
  * initrd and command line into guest memory, write the boot structures the
  * entry mode needs, and describe the boot vCPU's starting state.
  *
- * After loadKernel the VMM only has to: set the boot vCPU's registers from
+ * It also writes the MP table (for kernels without ACPI; ACPI wins when both
+ * exist). After loadKernel the VMM only has to: set the boot vCPU's registers from
  * `entry` (kvm_regs/kvm_sregs), the FPU (BOOT_FPU_STATE), the boot MSRs, the
  * LAPIC LINT pins, and run. ACPI tables are written separately
  * (writeAcpiTables) and their RSDP address passed in as `acpiRsdpAddress`.
@@ -13,6 +14,7 @@ import { bootCpuState, type BootCpuState } from '../arch/x86_64/cpu-state.js';
 import { writeBootGdt } from '../arch/x86_64/gdt.js';
 import { HIGH_RAM_START } from '../arch/x86_64/layout.js';
 import { lowRamEnd, type RamRange } from '../arch/x86_64/memory-map.js';
+import { writeMpTable } from '../arch/x86_64/mptable.js';
 import { writeIdentityPageTables } from '../arch/x86_64/page-tables.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import {
@@ -40,6 +42,7 @@ export interface BootInput {
   cmdline: string;
   memory: GuestMemory;
   ramRanges: RamRange[];
+  /** vCPU count, for the MP table (APIC ids 0..vcpus-1). */
   vcpus: number;
   /** Where writeAcpiTables put the RSDP; passed to the kernel in boot_params / hvm_start_info. */
   acpiRsdpAddress?: number;
@@ -154,6 +157,7 @@ export function loadKernel(input: BootInput): BootSetup {
   }
 
   const cmdlineRange = writeCmdline(memory, input.cmdline, loaded.cmdlineLimit);
+  writeMpTable(memory, input.vcpus);
 
   let initrdRange: InitrdRange | undefined;
   if (input.initrd) {
