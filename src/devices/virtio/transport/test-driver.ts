@@ -5,7 +5,7 @@
  * MockDriverQueue. Used by the transport and device tests (and available to
  * other devices' tests).
  */
-import { RegionGuestMemory } from '../../../memory/guest-memory.js';
+import { RegionGuestMemory, type GuestMemory } from '../../../memory/guest-memory.js';
 import { RecordingMsiController } from '../../interrupts.js';
 import { PciCapabilityId, PciHeader } from '../../pci/layout.js';
 import { MsixLayout } from '../../pci/msix.js';
@@ -21,6 +21,8 @@ export interface TestDriverOptions {
   acceptFeatures?: (offered: bigint) => bigint;
   /** Queue size to program (default: each queue's max, capped at 256). */
   queueSize?: number;
+  /** Wraps the memory the device sees (fuzzing: count accesses, detect out-of-range ones). */
+  wrapMemory?: (memory: RegionGuestMemory) => GuestMemory;
 }
 
 export class VirtioPciTestDriver {
@@ -40,7 +42,10 @@ export class VirtioPciTestDriver {
     const size = options.memorySize ?? 4 << 20;
     this.memory = RegionGuestMemory.anonymous(size);
     this.allocator = new GuestAllocator(0x10000, size);
-    this.transport = new VirtioPciTransport(device, { memory: this.memory, msi: this.msi });
+    this.transport = new VirtioPciTransport(device, {
+      memory: options.wrapMemory ? options.wrapMemory(this.memory) : this.memory,
+      msi: this.msi,
+    });
     this.transport.config.setBarAddress(0, 0xc000_0000);
     this.configWrite(PciHeader.COMMAND, 2, 0x6);
     this.findCapabilities();
