@@ -3,6 +3,8 @@
  * (linux-image-cloud-amd64, fetched with apt-get into .cache/engines) and a
  * busybox initramfs whose init:
  * - prints "guest: ready" and runs a shell on the serial console (typing works),
+ * - loads the virtio block and net drivers (so disks are read and a NIC sends
+ *   its IPv6 link-up packets),
  * - loads the ACPI button and evdev modules and powers off (`poweroff -f`) when
  *   the power button is pressed, so QMP system_powerdown ends the VM cleanly.
  */
@@ -20,16 +22,29 @@ export const CACHE_DIR = join(REPO, '.cache/engines');
 
 export const GUEST_READY = 'guest: ready';
 export const GUEST_POWER_BUTTON = 'guest: power button pressed';
-const MODULES = ['kernel/drivers/acpi/button.ko', 'kernel/drivers/input/evdev.ko'];
-const APPLETS = ['sh', 'mount', 'insmod', 'head', 'poweroff', 'echo', 'cat', 'grep', 'basename', 'mkdir', 'setsid', 'cttyhack'];
+/** Loaded in this order (dependencies first: Debian's .deb has no modules.dep). */
+const MODULES = [
+  'kernel/drivers/virtio/virtio_ring.ko',
+  'kernel/drivers/virtio/virtio.ko',
+  'kernel/drivers/virtio/virtio_pci_legacy_dev.ko',
+  'kernel/drivers/virtio/virtio_pci_modern_dev.ko',
+  'kernel/drivers/virtio/virtio_pci.ko',
+  'kernel/drivers/block/virtio_blk.ko',
+  'kernel/net/core/failover.ko',
+  'kernel/drivers/net/net_failover.ko',
+  'kernel/drivers/net/virtio_net.ko',
+  'kernel/drivers/acpi/button.ko',
+  'kernel/drivers/input/evdev.ko',
+];
+const APPLETS = ['sh', 'mount', 'insmod', 'head', 'poweroff', 'echo', 'cat', 'grep', 'basename', 'mkdir', 'setsid', 'cttyhack', 'ip'];
 
 const INIT = `#!/bin/sh
 mkdir -p /proc /sys /dev
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-insmod /lib/modules/button.ko
-insmod /lib/modules/evdev.ko
+for m in ${MODULES.map((m) => m.split('/').at(-1)).join(' ')}; do insmod /lib/modules/$m; done
+ip link set eth0 up 2>/dev/null
 for e in /sys/class/input/event*; do
   if grep -q "Power Button" $e/device/name 2>/dev/null; then
     (head -c 1 /dev/input/$(basename $e) >/dev/null; echo "${GUEST_POWER_BUTTON}"; poweroff -f) &

@@ -79,3 +79,15 @@ export function processExists(pid: number): boolean {
     return false;
   }
 }
+
+/** A host tap device for a test NIC, up so the guest's frames are counted; returns a remover. */
+export async function createTap(name: string): Promise<() => Promise<void>> {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const run = promisify(execFile);
+  await run('ip', ['tuntap', 'add', 'dev', name, 'mode', 'tap']);
+  await run('ip', ['link', 'set', name, 'up']);
+  return async () => {
+    await run('ip', ['link', 'del', name]).catch(() => undefined);
+  };
+}

@@ -8,12 +8,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunningVm, VmLaunchSpec } from '../../src/platform/engines/engine.js';
 import { detectHostFlavour } from '../../src/platform/engines/host-flavour.js';
 import { QemuEngine } from '../../src/platform/engines/qemu/qemu-engine.js';
-import { ConsoleCapture, makeRunDir, nextExit, nextState, processExists, quietLog } from './helpers.js';
+import { ConsoleCapture, createTap, makeRunDir, nextExit, nextState, processExists, quietLog } from './helpers.js';
 import { GUEST_POWER_BUTTON, GUEST_READY, testGuest, type TestGuest } from './guest-fixture.js';
 
 const BOOT_TIMEOUT_MS = 60_000;
@@ -45,6 +45,13 @@ test('qemu engine is available and says how it accelerates', async () => {
 test('lifecycle: console, typing, pause/resume, metrics, reboot, re-attach, ACPI power-off', async () => {
   const guest = await testGuest();
   const spec = await launchSpec(guest, 'life');
+  // A raw disk the guest's virtio-blk driver reads (partition scan) and a NIC on a host tap.
+  const disk = join(spec.runDir, 'disk.raw');
+  await writeFile(disk, Buffer.alloc(1024 * 1024));
+  const tap = `tve${process.pid % 100000}`;
+  const removeTap = await createTap(tap);
+  spec.disks.push({ path: disk, format: 'raw', readonly: false, serial: 'lifedisk' });
+  spec.nics.push({ tap, mac: '52:54:00:7e:57:01' });
   const engine = newEngine();
   const started = Date.now();
   let vm: RunningVm | undefined;
@@ -79,7 +86,17 @@ test('lifecycle: console, typing, pause/resume, metrics, reboot, re-attach, ACPI
     assert.ok(second.memoryBytes > 64 * 1024 * 1024, `RSS ${second.memoryBytes}`);
     assert.ok(second.cpuPercent >= 0 && second.cpuPercent < 400, `cpu ${second.cpuPercent}`);
     assert.ok(second.time > first.time);
-    assert.equal(second.diskReadBytes, 0);
+    // Device counters: the guest's partition scan read the disk; its NIC sent IPv6 link-up frames.
+    const counted = Date.now() + 30_000;
+    let counters = second;
+    while ((counters.diskReadBytes === 0 || counters.netTxBytes === 0) && Date.now() < counted) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      counters = await vm.sample();
+    }
+    assert.ok(counters.diskReadBytes > 0, `disk read bytes ${counters.diskReadBytes}`);
+    assert.ok(counters.netTxBytes > 0, `guest tx bytes ${counters.netTxBytes}`);
+    vm.writeConsole(Buffer.from('cat /sys/block/vda/serial\n'));
+    at = await console1.waitFor('lifedisk', 10_000, at);
 
     // Reboot: the kernel boots again to a new "ready".
     await vm.reboot();
@@ -111,6 +128,7 @@ test('lifecycle: console, typing, pause/resume, metrics, reboot, re-attach, ACPI
     assert.ok(log.includes('hello-42') && log.includes(GUEST_POWER_BUTTON), 'console.log misses output');
   } finally {
     await vm?.kill().catch(() => undefined);
+    await removeTap();
     await rm(spec.runDir, { recursive: true, force: true });
   }
 });
