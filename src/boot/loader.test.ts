@@ -69,6 +69,15 @@ test('bzImage: protected-mode kernel at pref_address, 64-bit entry at +0x200, ze
   assert.equal(new TextDecoder().decode(i.memory.slice(MPTABLE_START, 4)), '_MP_');
 });
 
+test('acpi_rsdp_addr is only written for boot protocol 2.14 and newer', () => {
+  const old = input(syntheticBzImage({ version: 0x020d }), 64, { acpiRsdpAddress: 0xe0000 });
+  loadKernel(old);
+  assert.equal(getField(zeroPage(old), BootParams.ACPI_RSDP_ADDR), 0);
+  const elf = input(syntheticElf({ entry: 0x1000000, segments: [{ paddr: 0x1000000, data: new Uint8Array(4096) }] }), 64, { acpiRsdpAddress: 0xe0000 });
+  loadKernel(elf);
+  assert.equal(getField(zeroPage(elf), BootParams.ACPI_RSDP_ADDR), 0xe0000, 'the synthetic header claims 2.15');
+});
+
 test('bzImage without pref_address loads at 1 MiB; no initrd leaves ramdisk fields zero', () => {
   const i = input(syntheticBzImage({ prefAddress: 0 }));
   const setup = loadKernel(i);

@@ -4,7 +4,7 @@
  * the kernel image, and passes its address in RSI).
  */
 
-import { setField } from '../arch/x86_64/byte-layout.js';
+import { getField, setField } from '../arch/x86_64/byte-layout.js';
 import { CMDLINE_MAX_SIZE, CMDLINE_START, ZERO_PAGE_START } from '../arch/x86_64/layout.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import {
@@ -17,6 +17,7 @@ import {
   HEAP_END_PTR,
   LOADER_TYPE_UNDEFINED,
   LoadFlags,
+  PROTOCOL_WITH_ACPI_RSDP,
   SETUP_HEADER_START,
   SetupHeader,
   SYNTHETIC_PROTOCOL_VERSION,
@@ -67,7 +68,10 @@ export function writeZeroPage(mem: GuestMemory, input: ZeroPageInput): number {
     setField(page, BootParams.EXT_RAMDISK_IMAGE, Math.floor(gpa / 2 ** 32));
     setField(page, BootParams.EXT_RAMDISK_SIZE, Math.floor(size / 2 ** 32));
   }
-  if (input.rsdpAddress !== undefined) setField(page, BootParams.ACPI_RSDP_ADDR, input.rsdpAddress);
+  // Older kernels keep padding at this offset; they find the RSDP by scanning the BIOS area instead.
+  if (input.rsdpAddress !== undefined && getField(page, SetupHeader.VERSION) >= PROTOCOL_WITH_ACPI_RSDP) {
+    setField(page, BootParams.ACPI_RSDP_ADDR, input.rsdpAddress);
+  }
   writeE820ToBootParams(page, input.memoryMap);
   mem.write(ZERO_PAGE_START, page);
   return ZERO_PAGE_START;
