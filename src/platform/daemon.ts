@@ -16,7 +16,7 @@ import type { PlatformContext } from './context.js';
 import { EventBus } from './events/event-bus.js';
 import { NodeMonitor } from './node/node-monitor.js';
 import { buildServer, type RoutePlugin } from './server.js';
-import { openDatabase } from './store/database.js';
+import { openDatabase, type Db } from './store/database.js';
 import { TaskManager } from './tasks/task-manager.js';
 import { ensureSelfSignedCert, isLoopback } from './tls.js';
 import type { EngineSet } from './vms/engine-set.js';
@@ -39,11 +39,22 @@ export interface DaemonOptions {
   engines?: EngineSet;
   resources?: VmResources;
   plugins?: RoutePlugin[];
+  /**
+   * Parts of the platform opened on the daemon's database before the VM manager (storage, networks,
+   * images): each may supply the VmResources hook and route plugins, and is closed with the daemon.
+   */
+  extensions?: DaemonExtension[];
   /** Define the demo VM at the first start (default true). */
   demo?: boolean;
   /** Where the first-start banner (URL, token) goes; default stdout. */
   print?: (line: string) => void;
 }
+
+export type DaemonExtension = (base: { db: Db; dataDir: string; log: Logger }) => Promise<{
+  resources?: VmResources;
+  plugins?: RoutePlugin[];
+  close?: () => Promise<void>;
+}>;
 
 export interface Daemon {
   app: FastifyInstance;
@@ -70,7 +81,9 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const events = new EventBus();
   const tasks = new TaskManager(db, events);
   const engines = o.engines ?? (await loadEngines({ dataDir: o.dataDir, log }));
-  const resources = o.resources ?? new DirectResources();
+  const extensions: Awaited<ReturnType<DaemonExtension>>[] = [];
+  for (const open of o.extensions ?? []) extensions.push(await open({ db, dataDir: o.dataDir, log }));
+  const resources = o.resources ?? extensions.find((e) => e.resources)?.resources ?? new DirectResources();
   const vms = new VmManager({ db, dataDir: o.dataDir, events, tasks, engines, resources, log });
   const node = new NodeMonitor(o.dataDir);
   const ctx: PlatformContext = { dataDir: o.dataDir, db, log, auth, events, tasks, engines, resources, vms, node, version: VERSION };
@@ -88,7 +101,8 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   node.start();
 
   const tls = isLoopback(host) ? null : ensureSelfSignedCert(o.dataDir, host);
-  const app = await buildServer(ctx, { plugins: o.plugins ?? [], https: tls });
+  const plugins = [...(o.plugins ?? []), ...extensions.flatMap((e) => e.plugins ?? [])];
+  const app = await buildServer(ctx, { plugins, https: tls });
   const address = await app.listen({ host, port });
   const url = address.replace('0.0.0.0', '127.0.0.1').replace('[::]', '[::1]');
 
@@ -113,6 +127,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
       node.stop();
       vms.detachAll();
       await app.close();
+      for (const e of extensions) await e.close?.();
       db.close();
     },
   };

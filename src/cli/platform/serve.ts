@@ -1,6 +1,7 @@
 /** `typevisor serve`: run the node daemon in the foreground. */
 import type { Command } from 'commander';
 import { DEFAULT_DATA_DIR, DEFAULT_LISTEN, startDaemon } from '../../platform/daemon.js';
+import { storageExtension } from '../../platform/storage/extension.js';
 
 export function registerServeCommand(program: Command): void {
   program
@@ -15,6 +16,7 @@ export function registerServeCommand(program: Command): void {
         listen: opts.listen,
         bootstrapToken: process.env['TYPEVISOR_BOOTSTRAP_TOKEN'],
         demo: opts.demo,
+        extensions: [storageExtension],
       });
       let closing = false;
       const shutdown = (signal: string): void => {

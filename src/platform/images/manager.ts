@@ -136,6 +136,7 @@ export class ImageManager {
   build<T>(nameIn: unknown, recipeName: unknown, tasks: TaskRunner<T>): T {
     const name = validateName(nameIn, 'name');
     if (name.length > 120) throw badRequest('name must be at most 120 characters for images', 'name');
+    if (name === 'recipes') throw badRequest('name "recipes" is reserved (GET /api/v1/images/recipes)', 'name');
     if (typeof recipeName !== 'string' || !RECIPES[recipeName]) {
       throw badRequest(`recipe must be one of ${Object.keys(RECIPES).join(', ')}`, 'recipe');
     }

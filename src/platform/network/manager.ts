@@ -258,6 +258,15 @@ export class NetworkManager {
     });
   }
 
+  macInUse(mac: string): boolean {
+    return this.db.prepare('SELECT 1 FROM net_nics WHERE mac = ?').get(mac) !== undefined;
+  }
+
+  /** A 52:54:00 MAC no recorded NIC has. */
+  freeMac(): string {
+    return allocateMac((m) => this.macInUse(m));
+  }
+
   /** Records a VM's NICs with unique MACs (in one transaction). */
   assignNics(vmId: string, nics: NicRequest[]): NicView[] {
     const taken = this.db.prepare('SELECT 1 FROM net_nics WHERE mac = ?');

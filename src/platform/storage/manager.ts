@@ -34,9 +34,14 @@ export class StorageManager {
 
   private constructor(
     db: Database,
-    private readonly vms: VmStateLookup,
+    private vms: VmStateLookup,
   ) {
     this.db = new StorageDb(db);
+  }
+
+  /** The VM manager is created after the storage manager; it plugs its state lookup in here. */
+  setVmLookup(vms: VmStateLookup): void {
+    this.vms = vms;
   }
 
   /** Opens every recorded pool and creates the default `local` pool under `<dataDir>/pools/local`. */
@@ -51,6 +56,10 @@ export class StorageManager {
       manager.pools.set(row.name, new DirectoryPool(row.name, row.path));
     }
     return manager;
+  }
+
+  isVmActive(vmId: string): boolean {
+    return this.vms.isVmActive(vmId);
   }
 
   pool(name: string): StoragePool {

@@ -4,18 +4,14 @@
  * slash or start with a dot, so joining it under a pool directory stays inside.
  */
 import path from 'node:path';
+import { ApiError } from '../http/api-error.js';
 
 export const RESOURCE_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,127}$/;
 
-/** A 4xx-class error naming the offending field; the API maps `status` onto the HTTP answer. */
-export class StorageError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
+/** A 4xx-class error naming the offending field; an ApiError, so the daemon answers with `status`. */
+export class StorageError extends ApiError {
+  constructor(status: number, code: string, message: string, field?: string) {
+    super(status, code, message, field);
     this.name = 'StorageError';
   }
 }

@@ -40,7 +40,8 @@ export interface PoolRow {
   created_at: string;
 }
 
-export type AttachmentRole = 'disk' | 'image-clone' | 'cloud-init';
+/** disk: a user volume (kept when the VM goes); the others were made for the VM and are deleted with it. */
+export type AttachmentRole = 'disk' | 'vm-disk' | 'image-clone' | 'cloud-init';
 
 export interface AttachmentRow {
   vm_id: string;

@@ -41,6 +41,8 @@ export interface VmResources {
   release(vm: VmRecord): Promise<void>;
   /** The VM is being deleted: free what `created` made. */
   deleted(vm: VmRecord): Promise<void>;
+  /** Optional live facts merged into the VM's API view (e.g. each NIC's DHCP-leased ipv4). */
+  describe?(vm: VmRecord): Record<string, unknown>;
 }
 
 const MAC_PATTERN = '^[0-9a-f]{2}(:[0-9a-f]{2}){5}$';

@@ -355,7 +355,8 @@ export class VmManager {
   // ---- internals ----
 
   private view(r: VmRecord): VmView {
-    return toView(r, this.pidOf(r.id));
+    const view = toView(r, this.pidOf(r.id));
+    return this.o.resources.describe ? { ...view, ...this.o.resources.describe(r) } : view;
   }
 
   private launchSpecOf(vm: VmRecord): VmLaunchSpec {
