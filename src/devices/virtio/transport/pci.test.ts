@@ -175,3 +175,31 @@ test('PCI_CFG capability window reads and writes the BAR', () => {
   d.configWrite(cap + 16, 2, 3);
   assert.equal(d.common(CommonCfg.QUEUE_SELECT, 2), 3);
 });
+
+test('chains queued and kicked before DRIVER_OK are served at activation', () => {
+  const d = new VirtioPciTestDriver(rng());
+  d.initialize();
+  const q = d.queues[0]!;
+  // Simulate the balloon pattern: reset, set up again, but add a chain and kick before DRIVER_OK.
+  d.setCommon(CommonCfg.DEVICE_STATUS, 1, 0);
+  d.setCommon(CommonCfg.DEVICE_STATUS, 1, DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER);
+  d.setCommon(CommonCfg.DRIVER_FEATURE_SELECT, 4, 1);
+  d.setCommon(CommonCfg.DRIVER_FEATURE, 4, 1);
+  d.setCommon(CommonCfg.DEVICE_STATUS, 1, DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER | DeviceStatus.FEATURES_OK);
+  d.setCommon(CommonCfg.QUEUE_SELECT, 2, 0);
+  d.setCommon(CommonCfg.QUEUE_SIZE, 2, q.size);
+  d.setCommon(CommonCfg.QUEUE_DESC, 4, q.descTable);
+  d.setCommon(CommonCfg.QUEUE_DRIVER, 4, q.availRing);
+  d.setCommon(CommonCfg.QUEUE_DEVICE, 4, q.usedRing);
+  d.setCommon(CommonCfg.QUEUE_ENABLE, 2, 1);
+  // The ring memory still holds the previous session's indices: start the driver view over.
+  d.memory.fill(q.availRing, 4, 0);
+  d.memory.fill(q.usedRing, 4, 0);
+  q.setAvailIndex(0);
+  q.setUsedSeen(0);
+  const head = q.addChain([{ writableLength: 4 }]);
+  d.kick(0);
+  assert.deepEqual(q.takeUsed(), [], 'not served before DRIVER_OK');
+  d.setCommon(CommonCfg.DEVICE_STATUS, 1, OK);
+  assert.deepEqual(q.takeUsed(), [{ head, len: 4 }]);
+});

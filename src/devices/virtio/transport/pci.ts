@@ -113,7 +113,8 @@ export class VirtioPciTransport implements PciDevice {
       classCode: CLASS_BY_DEVICE_TYPE[device.deviceType] ?? PciClass.OTHER,
       subsystemVendorId: VIRTIO_PCI_SUBSYSTEM_VENDOR_ID,
       subsystemId: VIRTIO_PCI_SUBSYSTEM_ID,
-      interruptPin: 1,
+      // No INTx: typevisor delivers only MSI-X, and a pin would make Linux look for an ACPI _PRT route.
+      interruptPin: 0,
     });
     this.config.defineBar({ index: VirtioPciBar.INDEX, size: VirtioPciBar.SIZE, kind: 'memory64' });
     this.addVirtioCap(VirtioPciCapType.COMMON_CFG, VirtioPciBar.COMMON_OFFSET, CommonCfg.SIZE);
@@ -364,7 +365,7 @@ export class VirtioPciTransport implements PciDevice {
     }
     this.status = next | (this.needsReset ? DeviceStatus.DEVICE_NEEDS_RESET : 0);
     if (added & DeviceStatus.DRIVER_OK && this.status & DeviceStatus.FEATURES_OK && !this.activated && !this.needsReset) {
-      this.activate(false);
+      this.activate();
     }
   }
 
@@ -382,16 +383,16 @@ export class VirtioPciTransport implements PciDevice {
     };
   }
 
-  private activate(restoring: boolean): void {
+  private activate(): void {
     try {
       const eventIdx = hasFeature(this.driverFeatures, VirtioFeatureBit.RING_EVENT_IDX);
       for (const q of this.queues) if (q.ready) q.activate(this.options.memory, eventIdx);
       this.activated = true;
       this.device.activate(this.activationContext());
-      if (restoring) {
-        // Notifications that raced with the snapshot are not persisted: look at every queue once.
-        this.queues.forEach((q, i) => q.isActive && this.device.processQueue(i));
-      }
+      // Drivers may add buffers and kick before DRIVER_OK (Linux's virtio_balloon queues its stats
+      // buffer in probe), and notifications racing a snapshot are not persisted: look at every
+      // queue once now, so nothing waits for a kick that already happened.
+      this.queues.forEach((q, i) => q.isActive && this.device.processQueue(i));
     } catch (error) {
       this.fail(error);
     }
@@ -489,7 +490,7 @@ export class VirtioPciTransport implements PciDevice {
     this.needsReset = state.needsReset;
     this.activated = false;
     this.device.restore(state.device);
-    if (state.activated && !state.needsReset) this.activate(true);
+    if (state.activated && !state.needsReset) this.activate();
     else this.activated = state.activated;
   }
 }
