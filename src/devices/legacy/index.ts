@@ -11,18 +11,23 @@ import { COM1_PORT, I8042_COMMAND_PORT, I8042_DATA_PORT, RTC_PORT, UART_PORT_COU
 import { ACPI_PM_IO_BASE, ACPI_PM_IO_LENGTH, AcpiPm, type AcpiPmStateV1 } from './acpi-pm.js';
 import { I8042, type I8042StateV1 } from './i8042.js';
 import { BOOT_SINK_PORTS, PortSink } from './post.js';
-import { Rtc, type RtcStateV1 } from './rtc.js';
+import { Rtc, type RtcStateV1, type RtcTimer } from './rtc.js';
 import { Serial8250, type SerialStateV1 } from './serial.js';
 
 export { AcpiPm, I8042, PortSink, Rtc, Serial8250 };
-export type { AcpiPmStateV1, I8042StateV1, RtcStateV1, SerialStateV1 };
+export type { AcpiPmStateV1, I8042StateV1, RtcStateV1, RtcTimer, SerialStateV1 };
 
 /** RTC_PORT covers the index and data ports (0x70, 0x71). */
 const RTC_PORT_COUNT = 2;
 
 export interface LegacyDeviceOptions {
-  /** ISA IRQ lines, built by the VMM on KVM_IRQ_LINE (COM1_IRQ, ACPI_SCI_IRQ, I8042_KBD_IRQ, I8042_AUX_IRQ). */
-  irqs: { com1: IrqLine; sci: IrqLine; keyboard?: IrqLine; aux?: IrqLine };
+  /**
+   * ISA IRQ lines, built by the VMM on KVM_IRQ_LINE (COM1_IRQ, ACPI_SCI_IRQ, I8042_KBD_IRQ, I8042_AUX_IRQ,
+   * RTC_IRQ). Give keyboard and aux when the FADT announces an 8042: Linux's probe waits 250 ms for IRQ 12.
+   */
+  irqs: { com1: IrqLine; sci: IrqLine; keyboard?: IrqLine; aux?: IrqLine; rtc?: IrqLine };
+  /** Lets the RTC raise IRQ 8 on time (update, alarm, periodic); without it RTC events are register C flags only. */
+  rtcTimer?: RtcTimer;
   /** Bytes the guest writes to COM1. */
   onSerialOutput: (bytes: Uint8Array) => void;
   /** The guest asked for a reset (i8042 0xFE or the ACPI reset register). */
@@ -57,7 +62,11 @@ export class LegacyDevices {
       ...(options.irqs.keyboard ? { kbdIrq: options.irqs.keyboard } : {}),
       ...(options.irqs.aux ? { auxIrq: options.irqs.aux } : {}),
     });
-    this.rtc = new Rtc(options.clocks?.wallMs ? { nowMs: options.clocks.wallMs } : {});
+    this.rtc = new Rtc({
+      ...(options.clocks?.wallMs ? { nowMs: options.clocks.wallMs } : {}),
+      ...(options.irqs.rtc ? { irq: options.irqs.rtc } : {}),
+      ...(options.rtcTimer ? { timer: options.rtcTimer } : {}),
+    });
     this.acpiPm = new AcpiPm({
       sci: options.irqs.sci,
       onPowerOff: options.onPowerOff,
@@ -75,6 +84,11 @@ export class LegacyDevices {
     pio.insert(RTC_PORT, RTC_PORT_COUNT, this.rtc, 'rtc');
     pio.insert(ACPI_PM_IO_BASE, ACPI_PM_IO_LENGTH, this.acpiPm, 'acpi-pm');
     for (const { port, name } of BOOT_SINK_PORTS) pio.insert(port, 1, this.sinks.get(name)!, name);
+  }
+
+  /** Cancels device timers (the RTC's). */
+  dispose(): void {
+    this.rtc.dispose();
   }
 
   save(): LegacyDevicesStateV1 {

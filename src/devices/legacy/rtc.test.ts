@@ -123,3 +123,77 @@ test('save/restore round trip keeps CMOS bytes and the guest time offset', () =>
   assert.throws(() => b.rtc.restore({ ...saved, cmos: [1, 2] }), /cmos/);
   assert.throws(() => b.rtc.restore({ ...saved, offsetMs: Number.NaN }), /offsetMs/);
 });
+
+test('register C keeps update/alarm/periodic flags; IRQ 8 fires through the injected timer', async () => {
+  const { RecordingIrqLine } = await import('../interrupts.js');
+  let now = Date.UTC(2026, 0, 1, 6, 0, 0, 250);
+  const irq = new RecordingIrqLine();
+  const timers: Array<{ at: number; fn: () => void; cancelled: boolean }> = [];
+  const rtc = new Rtc({
+    nowMs: () => now,
+    irq,
+    timer: (delay, fn) => {
+      const t = { at: now + delay, fn, cancelled: false };
+      timers.push(t);
+      return () => (t.cancelled = true);
+    },
+  });
+  const rd = (reg: number) => {
+    rtc.write(RtcPortOffset.INDEX, Uint8Array.of(reg));
+    const d = new Uint8Array(1);
+    rtc.read(RtcPortOffset.DATA, d);
+    return d[0]!;
+  };
+  const wr = (reg: number, v: number) => {
+    rtc.write(RtcPortOffset.INDEX, Uint8Array.of(reg));
+    rtc.write(RtcPortOffset.DATA, Uint8Array.of(v));
+  };
+  const runTimers = (until: number) => {
+    for (;;) {
+      const due = timers.filter((t) => !t.cancelled && t.at <= until).sort((a, b) => a.at - b.at)[0];
+      if (!due) break;
+      due.cancelled = true;
+      now = due.at;
+      due.fn();
+    }
+    now = until;
+  };
+  wr(RtcRegister.STATUS_A, 0x20); // periodic off
+  rd(RtcRegister.STATUS_C);
+  now += 1000;
+  assert.equal(rd(RtcRegister.STATUS_C), 0x10, 'UF without UIE: flag only, no IRQF');
+  assert.equal(irq.pulses, 0);
+  assert.equal(timers.filter((t) => !t.cancelled).length, 0, 'nothing enabled, nothing scheduled');
+
+  wr(RtcRegister.STATUS_B, StatusB.HOURS_24 | StatusB.UIE);
+  runTimers(now + 1000);
+  assert.equal(irq.pulses, 1, 'update interrupt on the next second');
+  runTimers(now + 3000);
+  assert.equal(irq.pulses, 1, 'no new edge until C is read');
+  assert.equal(rd(RtcRegister.STATUS_C), 0x80 | 0x10);
+  runTimers(now + 1000);
+  assert.equal(irq.pulses, 2);
+  rd(RtcRegister.STATUS_C);
+
+  // alarm at 06:00:10 (BCD), hours/minutes as given, AIE only
+  wr(RtcRegister.STATUS_B, StatusB.HOURS_24 | StatusB.AIE);
+  wr(RtcRegister.HOURS_ALARM, 0x06);
+  wr(RtcRegister.MINUTES_ALARM, 0x00);
+  wr(RtcRegister.SECONDS_ALARM, 0x10);
+  runTimers(Date.UTC(2026, 0, 1, 6, 0, 9, 900));
+  assert.equal(irq.pulses, 2);
+  runTimers(Date.UTC(2026, 0, 1, 6, 0, 10, 100));
+  assert.equal(irq.pulses, 3, 'alarm interrupt');
+  assert.equal(rd(RtcRegister.STATUS_C) & 0xa0, 0xa0, 'IRQF | AF');
+
+  // save/restore keeps unacknowledged flags
+  runTimers(now + 86_400_000);
+  const saved = JSON.parse(JSON.stringify(rtc.save()));
+  assert.equal(saved.statusC & 0xa0, 0xa0);
+  rtc.dispose();
+  assert.ok(timers.every((t) => t.cancelled));
+  const irq2 = new RecordingIrqLine();
+  const copy = new Rtc({ nowMs: () => now, irq: irq2 });
+  copy.restore(saved);
+  assert.equal(irq2.pulses, 1, 'pending IRQF re-raised after restore');
+});

@@ -17,20 +17,29 @@
  * Values are BCD unless status B.DM = 1 and 12-hour unless B.24/12 = 1, on read
  * and write alike.
  *
- * Interrupts (periodic, alarm, update-ended) are not generated: register C
- * therefore reads 0 and IRQ 8 is never raised. Linux keeps time from the
- * TSC/kvmclock and reads the RTC only at boot and for hwclock.
+ * Interrupts (rtc-events.ts): the update-ended, alarm and periodic flags in
+ * register C are always kept (computed from guest time whenever the guest
+ * looks), and IRQF with them. IRQ 8 is raised on time only when the VMM gives
+ * both an `irq` line and a `timer` to schedule the next enabled event: the
+ * device itself owns no timers. The line is an edge (ISA IRQ 8 on the IOAPIC),
+ * pulsed when IRQF goes from 0 to 1; reading register C clears the flags.
+ * Periodic interrupts faster than 1 kHz coalesce (the flag is simply set).
  */
 
 import type { BusDevice } from '../bus.js';
+import type { IrqLine } from '../interrupts.js';
+import { eventsBetween, isDontCare, nextEventMs, StatusC, type AlarmTime } from './rtc-events.js';
 
 export const RtcPortOffset = { INDEX: 0, DATA: 1 } as const;
 
 /** CMOS register indices. */
 export const RtcRegister = {
   SECONDS: 0x00,
+  SECONDS_ALARM: 0x01,
   MINUTES: 0x02,
+  MINUTES_ALARM: 0x03,
   HOURS: 0x04,
+  HOURS_ALARM: 0x05,
   DAY_OF_WEEK: 0x06,
   DAY_OF_MONTH: 0x07,
   MONTH: 0x08,
@@ -66,6 +75,17 @@ const CMOS_SIZE = 128;
 const INDEX_MASK = 0x7f;
 const NMI_DISABLE = 0x80;
 const UIP_WINDOW_MS = 0.244;
+/** Shortest delay the device asks its timer for (host timers are not finer; faster periodic rates coalesce). */
+const MIN_TIMER_DELAY_MS = 1;
+/** Status B enable bits for each register C flag. */
+const ENABLE_FOR_FLAG: ReadonlyArray<[number, number]> = [
+  [StatusC.PF, 0x40],
+  [StatusC.AF, 0x20],
+  [StatusC.UF, 0x10],
+];
+
+/** Schedules one callback after a delay; returns a function that cancels it. */
+export type RtcTimer = (delayMs: number, callback: () => void) => () => void;
 
 /** The clock fields as plain numbers (UTC). */
 interface ClockFields {
@@ -80,6 +100,10 @@ interface ClockFields {
 export interface RtcOptions {
   /** Wall clock in milliseconds since the Unix epoch (fractions allowed); tests inject one. */
   nowMs?: () => number;
+  /** IRQ 8 (RTC_IRQ), edge. Without it (or without `timer`) interrupts are flags in register C only. */
+  irq?: IrqLine;
+  /** How the device asks to be called back when the next enabled event is due. */
+  timer?: RtcTimer;
 }
 
 /** Persisted RTC state, version 1. */
@@ -93,6 +117,10 @@ export interface RtcStateV1 {
   offsetMs: number;
   /** The frozen clock while status B.SET is set, as ms since the epoch. */
   frozenMs: number | null;
+  /** Register C flags not yet read by the guest. */
+  statusC: number;
+  /** Guest time up to which events have been folded into statusC. */
+  eventsCheckedUpToMs: number;
 }
 
 export class Rtc implements BusDevice {
@@ -102,12 +130,77 @@ export class Rtc implements BusDevice {
   private nmiMasked = false;
   private offsetMs = 0;
   private frozenMs: number | null = null;
+  private readonly irq: IrqLine | undefined;
+  private readonly timer: RtcTimer | undefined;
+  private statusC = 0;
+  private eventsCheckedUpToMs: number;
+  private cancelTimer: (() => void) | null = null;
 
   constructor(options: RtcOptions = {}) {
     this.nowMs = options.nowMs ?? (() => performance.timeOrigin + performance.now());
+    this.irq = options.irq;
+    this.timer = options.timer;
     this.cmos[RtcRegister.STATUS_A] = StatusA.DEFAULT;
     this.cmos[RtcRegister.STATUS_B] = StatusB.HOURS_24; // BCD, 24-hour: what PC firmware sets up
     this.cmos[RtcRegister.STATUS_D] = STATUS_D_VRT;
+    this.eventsCheckedUpToMs = this.guestTimeMs();
+  }
+
+  /** Cancels the pending timer (call when the VM stops). */
+  dispose(): void {
+    this.cancelTimer?.();
+    this.cancelTimer = null;
+  }
+
+  private alarm(): AlarmTime {
+    const field = (index: number, isHour: boolean): number | null => {
+      const raw = this.cmos[index]!;
+      if (isDontCare(raw)) return null;
+      return isHour ? this.decodeHour(raw) : this.decode(raw);
+    };
+    return {
+      hour: field(RtcRegister.HOURS_ALARM, true),
+      minute: field(RtcRegister.MINUTES_ALARM, false),
+      second: field(RtcRegister.SECONDS_ALARM, false),
+    };
+  }
+
+  /** Flags whose source is enabled in status B. */
+  private enabledFlags(): number {
+    let enabled = 0;
+    for (const [flag, enable] of ENABLE_FOR_FLAG) if (this.statusB() & enable) enabled |= flag;
+    return enabled;
+  }
+
+  /** Folds the events since the last check into register C and raises IRQ 8 when IRQF turns on. */
+  private collectEvents(): void {
+    const now = this.guestTimeMs();
+    if (this.frozenMs === null) {
+      this.statusC |= eventsBetween(this.eventsCheckedUpToMs, now, this.alarm(), this.cmos[RtcRegister.STATUS_A]!);
+    }
+    this.eventsCheckedUpToMs = now;
+    this.updateIrqFlag();
+  }
+
+  private updateIrqFlag(): void {
+    const hadIrq = (this.statusC & StatusC.IRQF) !== 0;
+    if (this.statusC & this.enabledFlags()) this.statusC |= StatusC.IRQF;
+    if (!hadIrq && this.statusC & StatusC.IRQF) this.irq?.pulse();
+  }
+
+  /** Asks the timer for a callback at the next enabled event (not while IRQF is still unacknowledged). */
+  private reschedule(): void {
+    this.cancelTimer?.();
+    this.cancelTimer = null;
+    if (!this.timer || !this.irq || this.frozenMs !== null || this.statusC & StatusC.IRQF) return;
+    const now = this.guestTimeMs();
+    const next = nextEventMs(now, this.enabledFlags(), this.alarm(), this.cmos[RtcRegister.STATUS_A]!);
+    if (next === null) return;
+    this.cancelTimer = this.timer(Math.max(MIN_TIMER_DELAY_MS, next - now), () => {
+      this.cancelTimer = null;
+      this.collectEvents();
+      this.reschedule();
+    });
   }
 
   /** Whether the guest last selected a register with the NMI-disable bit set. */
@@ -164,8 +257,13 @@ export class Rtc implements BusDevice {
         const uip = this.frozenMs === null && 1000 - (((ms % 1000) + 1000) % 1000) <= UIP_WINDOW_MS;
         return (this.cmos[index]! & ~StatusA.UIP) | (uip ? StatusA.UIP : 0);
       }
-      case RtcRegister.STATUS_C:
-        return 0; // no interrupt flags: this RTC raises no interrupts (see header)
+      case RtcRegister.STATUS_C: {
+        this.collectEvents();
+        const value = this.statusC;
+        this.statusC = 0; // reading C acknowledges every flag and IRQF
+        this.reschedule();
+        return value;
+      }
       case RtcRegister.STATUS_D:
         return STATUS_D_VRT;
       default:
@@ -182,15 +280,31 @@ export class Rtc implements BusDevice {
       case RtcRegister.MONTH:
       case RtcRegister.YEAR:
       case RtcRegister.CENTURY:
+        this.collectEvents();
         this.writeTimeField(index, value);
+        // Setting the clock is not the clock ticking: no events for the jump.
+        this.eventsCheckedUpToMs = this.guestTimeMs();
+        this.reschedule();
         return;
       case RtcRegister.DAY_OF_WEEK:
         return; // derived from the date
       case RtcRegister.STATUS_A:
+        this.collectEvents();
         this.cmos[index] = value & ~StatusA.UIP; // UIP is read-only
+        this.reschedule();
         return;
       case RtcRegister.STATUS_B:
+        this.collectEvents();
         this.writeStatusB(value);
+        this.updateIrqFlag(); // enabling a source whose flag is already set raises IRQF now
+        this.reschedule();
+        return;
+      case RtcRegister.SECONDS_ALARM:
+      case RtcRegister.MINUTES_ALARM:
+      case RtcRegister.HOURS_ALARM:
+        this.collectEvents();
+        this.cmos[index] = value;
+        this.reschedule();
         return;
       case RtcRegister.STATUS_C:
       case RtcRegister.STATUS_D:
@@ -208,6 +322,7 @@ export class Rtc implements BusDevice {
     } else if (wasSet && !isSet && this.frozenMs !== null) {
       this.offsetMs = this.frozenMs - this.nowMs();
       this.frozenMs = null;
+      this.eventsCheckedUpToMs = this.guestTimeMs();
     }
     this.cmos[RtcRegister.STATUS_B] = value;
   }
@@ -301,6 +416,8 @@ export class Rtc implements BusDevice {
       cmos: [...this.cmos],
       offsetMs: this.offsetMs,
       frozenMs: this.frozenMs,
+      statusC: this.statusC,
+      eventsCheckedUpToMs: this.eventsCheckedUpToMs,
     };
   }
 
@@ -314,11 +431,20 @@ export class Rtc implements BusDevice {
     }
     if (!Number.isFinite(state.offsetMs)) throw new Error('Rtc: state.offsetMs must be a finite number');
     if (state.frozenMs !== null && !Number.isFinite(state.frozenMs)) throw new Error('Rtc: state.frozenMs must be null or a number');
+    if (!Number.isInteger(state.statusC) || state.statusC < 0 || state.statusC > 0xff) throw new Error('Rtc: state.statusC must be a byte');
+    if (!Number.isFinite(state.eventsCheckedUpToMs)) throw new Error('Rtc: state.eventsCheckedUpToMs must be a finite number');
     this.cmos.set(state.cmos);
     this.index = state.index;
     this.nmiMasked = Boolean(state.nmiDisabled);
     this.offsetMs = state.offsetMs;
     this.frozenMs = state.frozenMs;
+    this.statusC = state.statusC & (StatusC.IRQF | StatusC.PF | StatusC.AF | StatusC.UF);
+    this.eventsCheckedUpToMs = state.eventsCheckedUpToMs;
+    // An IRQF the guest had not acknowledged was an edge already delivered (or lost with the old process):
+    // raise it again, then catch up with the events of the time the VM was away.
+    if (this.statusC & StatusC.IRQF) this.irq?.pulse();
+    this.collectEvents();
+    this.reschedule();
   }
 }
 
