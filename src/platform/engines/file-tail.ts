@@ -15,8 +15,8 @@ export class FileTail extends EventEmitter {
   private handle: FileHandle | null = null;
   private watcher: FSWatcher | null = null;
   private poller: NodeJS.Timeout | null = null;
-  private reading = false;
-  private again = false;
+  private chain: Promise<void> = Promise.resolve();
+  private queued = false;
   private stopped = false;
 
   constructor(
@@ -52,25 +52,22 @@ export class FileTail extends EventEmitter {
 
   /** Read whatever is new now (also called on every change notification). */
   kick(): void {
-    if (this.stopped || this.handle === null) return;
-    if (this.reading) {
-      this.again = true;
-      return;
-    }
-    this.reading = true;
-    void this.drain().finally(() => {
-      this.reading = false;
-      if (this.again && !this.stopped) {
-        this.again = false;
-        this.kick();
-      }
-    });
+    if (this.stopped || this.handle === null || this.queued) return;
+    this.queued = true;
+    // Reads run one after another, never two over the same bytes.
+    this.chain = this.chain
+      .then(() => {
+        this.queued = false;
+        return this.drain();
+      })
+      .catch(() => undefined);
   }
 
   /** Read everything up to the current end, then stop following. */
   async stop(): Promise<void> {
     if (this.stopped) return;
-    await this.drain().catch(() => undefined);
+    this.chain = this.chain.then(() => this.drain()).catch(() => undefined);
+    await this.chain;
     this.stopped = true;
     this.watcher?.close();
     if (this.poller) clearInterval(this.poller);
