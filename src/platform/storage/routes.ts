@@ -215,6 +215,8 @@ export function registerStorageRoutes(app: FastifyInstance, ctx: PlatformContext
           reply.header('connection', 'close');
           throw failure;
         }
+        // The task manager marks the task succeeded right after its work resolves: let it, then report it.
+        await new Promise((r) => setImmediate(r));
         return reply.code(201).send({ ...result, task: ctx.tasks.get(task.id) });
       },
     });

@@ -101,7 +101,8 @@ export class PlatformResources implements VmResources {
     const nics = spec.nics.map((n, i) => {
       const field = `nics[${i}]`;
       const hasNet = n['network'] !== undefined;
-      if (hasNet === (n['tap'] !== undefined)) throw badRequest(`${field} needs exactly one of network or tap`, field);
+      if (!hasNet && n['tap'] === undefined) throw badRequest(`${field}.tap (or ${field}.network) is required`, `${field}.tap`);
+      if (hasNet && n['tap'] !== undefined) throw badRequest(`${field} needs network or tap, not both`, field);
       if (hasNet) this.networks.get(validateName(n['network'], `${field}.network`));
       const given = n['mac'] as string | undefined;
       let mac: string;
@@ -124,7 +125,8 @@ export class PlatformResources implements VmResources {
   private validateDisk(d: Record<string, unknown>, i: number): Record<string, unknown> {
     const field = `disks[${i}]`;
     const given = ['volume', 'sizeBytes', 'path'].filter((k) => d[k] !== undefined);
-    if (given.length !== 1) throw badRequest(`${field} needs exactly one of volume, sizeBytes or path`, field);
+    if (given.length === 0) throw badRequest(`${field}.path (or ${field}.volume, or ${field}.sizeBytes) is required`, `${field}.path`);
+    if (given.length > 1) throw badRequest(`${field} needs exactly one of volume, sizeBytes or path, not ${given.join(' and ')}`, field);
     const out: Record<string, unknown> = { readonly: false, ...d };
     if (d['volume'] !== undefined) {
       validateName(d['volume'], `${field}.volume`);
