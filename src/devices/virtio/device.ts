@@ -35,6 +35,13 @@ export interface VirtioActivation {
   readonly interrupt: VirtioInterrupt;
   /** Features the driver accepted (including the transport's VERSION_1 / EVENT_IDX / INDIRECT_DESC bits). */
   readonly features: bigint;
+  /**
+   * Reports a guest error caught outside processQueue/onBackendReady/activate
+   * (host-initiated work: console input arriving, a stats request, an async
+   * block completion). The transport sets DEVICE_NEEDS_RESET and calls the
+   * device's reset(), so return right after calling it.
+   */
+  fail?(error: unknown): void;
 }
 
 /** Counters every device exposes; devices may add their own fields. */
@@ -80,7 +87,7 @@ export interface VirtioDevice {
    * The driver notified queue `index` (ioeventfd or notify-region write).
    * Pop chains, handle them, pushUsed, then ctx.interrupt.signalUsed(index).
    * Guest errors: throw VirtqueueError / GuestMemoryError and the transport
-   * sets DEVICE_NEEDS_RESET; per-request errors (bad request type, I/O error)
+   * sets DEVICE_NEEDS_RESET and calls reset(); per-request errors (bad request type, I/O error)
    * are answered through the request's status byte instead.
    */
   processQueue(index: number): void;

@@ -138,9 +138,16 @@ export class VirtioBalloon implements VirtioDevice {
     const ctx = this.ctx;
     const queue = ctx?.queues[BALLOON_STATS_QUEUE];
     if (!ctx || !queue?.isActive || this.statsHead === null) return false;
-    queue.pushUsed(this.statsHead, 0);
+    const head = this.statsHead;
     this.statsHead = null;
-    ctx.interrupt.signalUsed(BALLOON_STATS_QUEUE);
+    try {
+      queue.pushUsed(head, 0);
+      ctx.interrupt.signalUsed(BALLOON_STATS_QUEUE);
+    } catch (error) {
+      // Host-initiated: report the guest error to the transport instead of throwing at the VMM.
+      ctx.fail?.(error);
+      return false;
+    }
     return true;
   }
 

@@ -112,7 +112,12 @@ export class VirtioConsole implements VirtioDevice {
     this.counters.droppedInputBytes! += bytes.length - kept.length;
     this.pending.push(kept);
     this.pendingBytes += kept.length;
-    this.deliverInput();
+    try {
+      this.deliverInput();
+    } catch (error) {
+      // Host-initiated: no transport frame above us to catch a guest error.
+      this.ctx?.fail?.(error);
+    }
   }
 
   onBackendReady(): void {

@@ -380,6 +380,7 @@ export class VirtioPciTransport implements PciDevice {
       queues: this.queues,
       interrupt: this.interrupt,
       features: this.driverFeatures,
+      fail: (error) => this.fail(error),
     };
   }
 
@@ -426,6 +427,12 @@ export class VirtioPciTransport implements PciDevice {
       this.options.onDeviceError?.(error);
     } catch {
       // A logging hook must not take the VMM down either.
+    }
+    // The device stops here: drop its activation so host-initiated work cannot touch the queues.
+    try {
+      this.device.reset();
+    } catch {
+      // Already failing; nothing more to report.
     }
     // §2.1.2: a device that sets DEVICE_NEEDS_RESET after DRIVER_OK sends a config change notification.
     if (this.status & DeviceStatus.DRIVER_OK) this.signalConfigChange();
