@@ -16,7 +16,8 @@ import { QemuEngine } from '../../src/platform/engines/qemu/qemu-engine.js';
 import { ConsoleCapture, createTap, makeRunDir, nextExit, nextState, processExists, quietLog } from './helpers.js';
 import { GUEST_POWER_BUTTON, GUEST_READY, testGuest, type TestGuest } from './guest-fixture.js';
 
-const BOOT_TIMEOUT_MS = 60_000;
+// Generous: on a loaded shared host a TCG boot took up to 30 s.
+const BOOT_TIMEOUT_MS = 120_000;
 
 function newEngine(): QemuEngine {
   return new QemuEngine({ log: quietLog, hostFlavour: detectHostFlavour });

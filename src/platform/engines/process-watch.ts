@@ -20,6 +20,7 @@ export interface ProcessEnd {
 export class ProcessWatch extends EventEmitter {
   private timer: NodeJS.Timeout | null = null;
   private done = false;
+  private polling = false;
   private readonly onChildExit = (code: number | null, signal: NodeJS.Signals | null) => this.finish({ code, signal });
 
   constructor(
@@ -58,6 +59,13 @@ export class ProcessWatch extends EventEmitter {
     });
   }
 
+  /** Look now instead of at the next poll (e.g. the engine's control socket just closed). */
+  check(): void {
+    if (this.done) return;
+    if (this.timer) clearTimeout(this.timer);
+    void this.poll();
+  }
+
   /** Stop watching without reporting anything (detach). */
   stop(): void {
     this.done = true;
@@ -74,18 +82,25 @@ export class ProcessWatch extends EventEmitter {
 
   private async poll(): Promise<void> {
     this.timer = null;
-    if (this.done) return;
+    if (this.done || this.polling) return;
+    this.polling = true;
     let alive = true;
     try {
       alive = await isAlive(this.identity);
     } catch {
       alive = true; // an unreadable /proc entry is not a death; look again next time
+    } finally {
+      this.polling = false;
     }
-    // Our own child: let the 'exit' event report it with its code (it follows the reap).
-    if (!alive && this.child === undefined) this.finish({ code: null, signal: null });
-    else if (!alive && this.child !== undefined) {
-      setTimeout(() => this.finish({ code: this.child!.exitCode, signal: this.child!.signalCode }), 200).unref();
-    } else this.schedule();
+    if (this.done) return;
+    if (alive) {
+      this.schedule();
+    } else if (this.child === undefined) {
+      this.finish({ code: null, signal: null });
+    } else {
+      // Our own child: its 'exit' event follows the reap and carries the code; wait briefly for it.
+      setTimeout(() => this.finish({ code: this.child!.exitCode, signal: this.child!.signalCode }), 200);
+    }
   }
 
   private finish(end: ProcessEnd): void {

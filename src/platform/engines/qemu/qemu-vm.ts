@@ -149,6 +149,8 @@ export class QemuVm extends SupervisedVm {
 
   /** QEMU closes QMP only when exiting; if it lives on, reconnect. */
   private async onQmpClosed(): Promise<void> {
+    // Usually QEMU is exiting: notice it now rather than at the next poll.
+    if (!this.detached) this.watch.check();
     await new Promise((resolve) => setTimeout(resolve, 1000));
     if (this.detached || this.watch.exited || !(await isAlive(this.identity))) return;
     try {
