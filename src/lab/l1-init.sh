@@ -60,7 +60,7 @@ if [ -n "$LAB_MODULES_PATH" ] && [ -d "/newroot$LAB_MODULES_PATH" ]; then
 fi
 hostname typevisor-lab-l1
 
-echo "TYPEVISOR-LAB-READY"
+echo "TYPEVISOR-LAB-READY (L1 uptime $(cut -d' ' -f1 /newroot/proc/uptime) s)"
 (
   chroot /newroot /bin/sh "$LAB_RESULTS_PATH/script.sh" </dev/null
   echo "$?" >"$results/exit-code"

@@ -72,8 +72,12 @@ export class LabError extends Error {
   }
 }
 
-/** The L1 modules: virtio PCI + 9p for the shares, overlay for a writable root, KVM; tun/bridge for L2 networks. */
-export const L1_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'overlay', 'kvm_amd', 'tun', 'bridge'] as const;
+/**
+ * The modules L1's initramfs loads: virtio PCI + 9p for the shares, overlay for a writable root, and KVM. Every
+ * insmod costs seconds under TCG (kvm alone 3-6 s), so others (tun, bridge, vhost_net, ext4...) are left to
+ * `modprobe` in the script: the L1 kernel's modules are at /lib/modules/$(uname -r) there.
+ */
+export const L1_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'overlay', 'kvm_amd'] as const;
 
 export const READY_MARKER = 'TYPEVISOR-LAB-READY';
 const ERROR_MARKER = /TYPEVISOR-LAB-ERROR: ([^\r\n]*)/;

@@ -48,5 +48,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  // Exit through process.exit so that runInLab's exit hook stops the L1 (it runs in its own process group).
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
   process.exitCode = await main(process.argv.slice(2));
 }
