@@ -10,14 +10,31 @@ import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
 
-export const TEST_GUEST_SOURCE_DIR = dirname(fileURLToPath(import.meta.url));
-const REPO_ROOT = resolve(TEST_GUEST_SOURCE_DIR, '..', '..');
+/**
+ * The repository root, from test/guest (tsx) or a compiled copy such as dist/test/guest: TYPEVISOR_REPO when set
+ * (scripts/run-tests.mjs sets it), else the nearest ancestor of this module holding test/guest/build.sh. The C
+ * sources are not copied into dist/, so they are always read from <repo>/test/guest.
+ */
+function findRepoRoot(): string {
+  const fromEnv = process.env['TYPEVISOR_REPO'];
+  if (fromEnv && existsSync(join(fromEnv, 'test', 'guest', 'build.sh'))) return fromEnv;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'test', 'guest', 'build.sh'))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('test/guest/build.ts: cannot find the repository (no test/guest/build.sh above this module)');
+    dir = parent;
+  }
+}
+
+const REPO_ROOT = findRepoRoot();
+export const TEST_GUEST_SOURCE_DIR = join(REPO_ROOT, 'test', 'guest');
 export const TEST_GUEST_CACHE_DIR = join(REPO_ROOT, '.cache', 'test-guest');
 const SOURCE_PATTERN = /\.(c|h|S|ld|sh)$/;
 
