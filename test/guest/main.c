@@ -278,6 +278,7 @@ void tvg_main(uint64_t info, uint32_t kind) {
     else if (str_eq(test, "acpi-reset")) test_acpi_reset();
     else if (str_eq(test, "count")) test_count();
     else if (str_eq(test, "echo")) test_echo();
+    else if (str_eq(test, "memtest")) test_memtest(memmap, memmap_count);
     else if (str_eq(test, "ud2")) __asm__ volatile("ud2"); /* checks exception reporting: "exception 6" */
     else if (!str_eq(test, "halt")) report_failure("unknown tvg.test");
   }

@@ -155,3 +155,11 @@ test('echo: bytes typed on COM1 come back as "got" lines', { skip: qemuMissing, 
     ['got h', 'got i', 'got !'],
   );
 });
+
+test('memtest: every usable page below 4 GiB holds its own value', { skip: qemuMissing, timeout: 60_000 }, async () => {
+  const run = await boot('memtest', { smp: 1, until: (l) => l === 'done' });
+  const m = /^memtest pages (\d+) errors (\d+)$/.exec(run.lines.find((l) => l.startsWith('memtest pages')) ?? '');
+  assert.ok(m, run.lines.join('\n'));
+  assert.ok(Number(m[1]) > 64_000, `${m[1]} pages for 256 MiB`);
+  assert.equal(Number(m[2]), 0);
+});

@@ -80,6 +80,9 @@ bool timer_calibrated(void);
 uint64_t timer_now_us(void);
 void delay_us(uint64_t us);
 
+/* ---- memtest.c ---- */
+void test_memtest(const struct memory_range *map, uint32_t count);
+
 /* ---- probe.c ---- */
 void probe_cpuid(void);
 void probe_pci(void);
