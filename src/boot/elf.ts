@@ -25,10 +25,13 @@ export const ElfHeader = {
 
 export const ProgramHeader = {
   TYPE: field(0x00, 4),
+  FLAGS: field(0x04, 4),
   OFFSET: field(0x08, 8),
+  VADDR: field(0x10, 8),
   PADDR: field(0x18, 8),
   FILESZ: field(0x20, 8),
   MEMSZ: field(0x28, 8),
+  ALIGN: field(0x30, 8),
   SIZE: 56,
 } as const;
 

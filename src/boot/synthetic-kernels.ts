@@ -103,9 +103,12 @@ export function syntheticElf(options: SyntheticElfOptions): Uint8Array {
   for (const segment of options.segments) {
     setField(image, ProgramHeader.TYPE, PT_LOAD, ph);
     setField(image, ProgramHeader.OFFSET, dataOffset, ph);
+    setField(image, ProgramHeader.FLAGS, 7, ph); // PF_R | PF_W | PF_X
+    setField(image, ProgramHeader.VADDR, segment.paddr, ph);
     setField(image, ProgramHeader.PADDR, segment.paddr, ph);
     setField(image, ProgramHeader.FILESZ, segment.data.length, ph);
     setField(image, ProgramHeader.MEMSZ, segment.memSize ?? segment.data.length, ph);
+    setField(image, ProgramHeader.ALIGN, 0x1000, ph); // QEMU's ELF loader divides by p_align
     image.set(segment.data, dataOffset);
     dataOffset += segment.data.length;
     ph += ProgramHeader.SIZE;
@@ -115,6 +118,7 @@ export function syntheticElf(options: SyntheticElfOptions): Uint8Array {
     setField(image, ProgramHeader.OFFSET, dataOffset, ph);
     setField(image, ProgramHeader.FILESZ, noteBytes.length, ph);
     setField(image, ProgramHeader.MEMSZ, noteBytes.length, ph);
+    setField(image, ProgramHeader.ALIGN, 4, ph);
     image.set(noteBytes, dataOffset);
   }
   return image;
