@@ -1,4 +1,4 @@
-/* Time for delays and timeouts: the TSC, calibrated once against the ACPI PM timer (ACPI 6.5 §4.8.3.3,
+/* Time for delays and timeouts: the TSC, calibrated once against the ACPI PM timer (ACPI 6.5 §4.8.4.3,
  * 3.579545 MHz). Reading the TSC does not leave the guest under KVM, so busy-waits (the count test runs for
  * minutes during pause/snapshot tests) cost the VMM nothing; reading the PM timer would exit on every poll.
  * Without a PM timer the TSC is assumed to run at 1 GHz (only pacing gets less exact). */

@@ -3,11 +3,11 @@
  * PM timer and the FADT reset register, mapped as one contiguous port range.
  *
  * Port map (constants in src/arch/x86_64/layout.ts, described to the guest by the FADT):
- *   ACPI_PM1A_EVT_BLK + 0  PM1_STS  (16 bit, write 1 to clear, §4.8.3.1.1)
- *   ACPI_PM1A_EVT_BLK + 2  PM1_EN   (16 bit, §4.8.3.1.2)
- *   ACPI_PM1A_CNT_BLK      PM1_CNT  (16 bit, §4.8.3.2.1)
- *   ACPI_PM_TMR_BLK        PM_TMR   (32-bit read, 24 significant bits, 3.579545 MHz, §4.8.3.3)
- *   ACPI_RESET_PORT        reset register (FADT RESET_REG, §4.8.3.6)
+ *   ACPI_PM1A_EVT_BLK + 0  PM1_STS  (16 bit, write 1 to clear, §4.8.4.1.1)
+ *   ACPI_PM1A_EVT_BLK + 2  PM1_EN   (16 bit, §4.8.4.1.2)
+ *   ACPI_PM1A_CNT_BLK      PM1_CNT  (16 bit, §4.8.4.2.1)
+ *   ACPI_PM_TMR_BLK        PM_TMR   (32-bit read, 24 significant bits, 3.579545 MHz, §4.8.4.3)
+ *   ACPI_RESET_PORT        reset register (FADT RESET_REG, §4.8.4.6)
  *
  * Register the device with `bus.insert(ACPI_PM_IO_BASE, ACPI_PM_IO_LENGTH, pm)`.
  * Accesses of any width are split into bytes: every register here is
@@ -15,7 +15,7 @@
  * high byte of PM1_CNT, so a 16-bit write acts atomically on them).
  *
  * SCI: the FADT SCI_INT line is level-triggered; it is asserted exactly while
- * an enabled status bit is set (§4.8.3.1), e.g. the power button.
+ * an enabled status bit is set (§4.8.3.4), e.g. the power button.
  */
 
 import type { BusDevice } from '../bus.js';
@@ -42,7 +42,7 @@ export const AcpiPmOffset = {
   RESET: ACPI_RESET_PORT - ACPI_PM_IO_BASE,
 } as const;
 
-/** PM1 status / enable bits (ACPI 6.5 Tables 4.16 and 4.17; enable bits share positions). */
+/** PM1 status / enable bits (ACPI 6.5 Tables 4.11 and 4.12; enable bits share positions). */
 export const Pm1Event = {
   TMR: 1 << 0,
   BM: 1 << 4, // status only
@@ -55,7 +55,7 @@ export const Pm1Event = {
 const PM1_STS_MASK = Pm1Event.TMR | Pm1Event.BM | Pm1Event.GBL | Pm1Event.PWRBTN | Pm1Event.SLPBTN | Pm1Event.RTC | Pm1Event.WAK;
 const PM1_EN_MASK = Pm1Event.TMR | Pm1Event.GBL | Pm1Event.PWRBTN | Pm1Event.SLPBTN | Pm1Event.RTC;
 
-/** PM1 control bits (ACPI 6.5 Table 4.18). */
+/** PM1 control bits (ACPI 6.5 Table 4.13). */
 export const Pm1Control = {
   SCI_EN: 1 << 0,
   BM_RLD: 1 << 1,
@@ -67,7 +67,7 @@ export const Pm1Control = {
 /** Bits that hold a value (SLP_EN is write-only and reads as 0; GBL_RLS is write-only too). */
 const PM1_CNT_STORED = Pm1Control.BM_RLD | Pm1Control.SLP_TYP_MASK;
 
-/** PM timer frequency (ACPI 6.5 §4.8.3.3) and width (FADT TMR_VAL_EXT = 0: 24 bits). */
+/** PM timer frequency (ACPI 6.5 §4.8.4.3) and width (FADT TMR_VAL_EXT = 0: 24 bits). */
 export const PM_TIMER_HZ = 3_579_545;
 const PM_TIMER_MASK = 0xff_ffff;
 const PM_TIMER_MSB = 1 << 23;
@@ -104,7 +104,7 @@ export class AcpiPm implements BusDevice {
   private pm1Control = 0;
   /** Timer ticks added to the clock-derived count (set by restore so the count continues). */
   private timerBase = 0n;
-  /** Timer bit 23 as last observed, to latch TMR_STS when it toggles (§4.8.3.3). */
+  /** Timer bit 23 as last observed, to latch TMR_STS when it toggles (§4.8.4.3). */
   private lastTimerMsb = 0;
   private sciAsserted = false;
 
@@ -116,7 +116,7 @@ export class AcpiPm implements BusDevice {
     this.lastTimerMsb = this.timerValue() & PM_TIMER_MSB;
   }
 
-  /** Presses the power button (§4.8.2.2.1.1): the guest's ACPI driver sees PWRBTN_STS and shuts down. */
+  /** Presses the fixed power button (§4.8.3.1.1.1): the guest's ACPI driver sees PWRBTN_STS and shuts down. */
   pressPowerButton(): void {
     this.pm1Status |= Pm1Event.PWRBTN;
     this.updateSci();
@@ -156,7 +156,7 @@ export class AcpiPm implements BusDevice {
         return byteOf(this.pm1Enable, offset - AcpiPmOffset.PM1_EN);
       case AcpiPmOffset.PM1_CNT:
       case AcpiPmOffset.PM1_CNT + 1:
-        // SCI_EN reads as 1: there is no SMI_CMD (FADT SMI_CMD = 0), so the OS owns ACPI from boot (§4.8.2.5).
+        // SCI_EN reads as 1: there is no SMI_CMD (FADT SMI_CMD = 0), so the OS owns ACPI from boot (§4.8.3.4).
         return byteOf(this.pm1Control | Pm1Control.SCI_EN, offset - AcpiPmOffset.PM1_CNT);
       case AcpiPmOffset.PM_TMR:
       case AcpiPmOffset.PM_TMR + 1:
@@ -173,7 +173,7 @@ export class AcpiPm implements BusDevice {
       case AcpiPmOffset.PM1_STS:
       case AcpiPmOffset.PM1_STS + 1: {
         const bits = (value << (8 * (offset - AcpiPmOffset.PM1_STS))) & PM1_STS_MASK;
-        this.pm1Status &= ~bits; // write 1 to clear (§4.8.3.1.1)
+        this.pm1Status &= ~bits; // write 1 to clear (§4.8.4.1.1)
         return;
       }
       case AcpiPmOffset.PM1_EN:
@@ -202,7 +202,7 @@ export class AcpiPm implements BusDevice {
     }
   }
 
-  /** TMR_STS is set whenever timer bit 23 toggles (§4.8.3.3); observed on each access. */
+  /** TMR_STS is set whenever timer bit 23 toggles (§4.8.4.3); observed on each access. */
   private latchTimerStatus(): void {
     const msb = this.timerValue() & PM_TIMER_MSB;
     if (msb !== this.lastTimerMsb) {

@@ -168,7 +168,7 @@ export class Serial8250 implements BusDevice {
    * once the guest has drained some (`inputSpace()`).
    */
   enqueueInput(bytes: Uint8Array): number {
-    if (this.isLoopback()) return 0; // the line is disconnected from the outside in loopback (16550 §8.6 MCR bit 4)
+    if (this.isLoopback()) return 0; // the line is disconnected from the outside in loopback (PC16550D, Modem Control Register bit 4)
     const accepted = Math.min(bytes.length, this.inputSpace());
     if (accepted === 0) return 0;
     for (let i = 0; i < accepted; i++) this.rx.push(bytes[i]!);
@@ -215,7 +215,7 @@ export class Serial8250 implements BusDevice {
         return this.mcr;
       case UartRegister.LSR: {
         const value = this.lineStatus();
-        this.lsrErrors = 0; // error bits clear on read (16550 §8.4)
+        this.lsrErrors = 0; // error bits clear on read (PC16550D, Line Status Register)
         return value;
       }
       case UartRegister.MSR: {
@@ -269,7 +269,7 @@ export class Serial8250 implements BusDevice {
 
   private transmit(byte: number): void {
     if (this.isLoopback()) {
-      // Loopback (16550 §8.6): the transmitter feeds the receiver; Linux's probe relies on it.
+      // Loopback (PC16550D, Modem Control Register bit 4): the transmitter feeds the receiver; Linux's probe relies on it.
       if (this.rx.length >= LOOPBACK_FIFO_SIZE) this.lsrErrors |= Lsr.OVERRUN_ERROR;
       else this.rx.push(byte);
       if (this.ier & Ier.ERBFI || (this.lsrErrors && this.ier & Ier.ELSI)) this.irq.pulse();
@@ -306,7 +306,7 @@ export class Serial8250 implements BusDevice {
     const before = this.modemStatus() & ~MSR_DELTA_MASK;
     this.mcr = value;
     const after = this.modemStatus() & ~MSR_DELTA_MASK;
-    // In loopback the modem inputs follow MCR, so changing MCR changes them (16550 §8.6).
+    // In loopback the modem inputs follow MCR, so changing MCR changes them (PC16550D, Modem Control Register).
     const changed = before ^ after;
     let deltas = 0;
     if (changed & Msr.CTS) deltas |= Msr.DCTS;
@@ -339,7 +339,7 @@ export class Serial8250 implements BusDevice {
     return inputs | this.msrDeltas;
   }
 
-  /** The highest-priority pending interrupt (16550 Table 4), or none. */
+  /** The highest-priority pending interrupt (PC16550D, Interrupt Control Functions table), or none. */
   private pendingInterrupt(): number {
     if (this.ier & Ier.ELSI && this.lsrErrors !== 0) return Iir.RECEIVER_LINE_STATUS;
     if (this.ier & Ier.ERBFI && this.rx.length > 0) return Iir.RECEIVED_DATA;
@@ -350,7 +350,7 @@ export class Serial8250 implements BusDevice {
 
   private readInterruptIdentification(): number {
     const pending = this.pendingInterrupt();
-    // Reading IIR while it reports THRE clears that condition (16550 Table 4, "Reset Control").
+    // Reading IIR while it reports THRE clears that condition (PC16550D, Interrupt Control Functions table, "Interrupt Reset Control").
     if (pending === Iir.THR_EMPTY) this.threInterruptPending = false;
     return pending | (this.fifoEnabled ? Iir.FIFO_ENABLED : 0);
   }
