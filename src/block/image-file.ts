@@ -7,6 +7,9 @@ import * as fs from 'node:fs';
 import type { DiskFileIdentity } from '../devices/virtio/block/backend.js';
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, native } from '../sys/native.js';
 
+/** _IOR(0x12, 114, size_t) from linux/fs.h: a block device's size in bytes. */
+const BLKGETSIZE64 = 0x80081272;
+
 export class ImageFile {
   private fd: number;
   readonly path: string;
@@ -36,8 +39,14 @@ export class ImageFile {
     return new ImageFile(path, fd, writable);
   }
 
+  /** Length in bytes; block devices report 0 in st_size, so ask the kernel (BLKGETSIZE64). */
   size(): number {
-    return fs.fstatSync(this.liveFd()).size;
+    const st = fs.fstatSync(this.liveFd());
+    if (!st.isBlockDevice()) return st.size;
+    const out = new BigUint64Array(1);
+    const r = native().ioctl(this.liveFd(), BLKGETSIZE64, out);
+    if (r < 0) throw new Error(`cannot read the size of block device ${this.path}: ${native().strerror(-r)}`);
+    return Number(out[0]);
   }
 
   identity(): DiskFileIdentity {

@@ -247,6 +247,16 @@ describe('qcow2', () => {
     l1.writeBigUInt64BE((1n << 63n) | 0x40000000n, l1Offset);
     fs.writeFileSync(at('l1.bad.qcow2'), l1);
     assert.throws(() => openDisk(at('l1.bad.qcow2'), { readonly: true }), /L1 entry 0 .* points outside the file/);
+    // An L2 entry aimed at the L1 table: reads are harmless, writes must not clobber metadata.
+    const overlap = Buffer.from(good);
+    const l2Offset = Number(overlap.readBigUInt64BE(l1Offset) & 0x00fffffffffffe00n);
+    overlap.writeBigUInt64BE((1n << 63n) | BigInt(l1Offset), l2Offset); // guest cluster 0 -> the L1 table, "copied"
+    fs.writeFileSync(at('overlap.qcow2'), overlap);
+    const corrupt = openDisk(at('overlap.qcow2'), { readonly: false });
+    corrupt.read(0, new Uint8Array(512));
+    assert.throws(() => corrupt.write(0, filled(512, 1)), /points into the image's own metadata/);
+    corrupt.close();
+    assert.deepEqual(fs.readFileSync(at('overlap.qcow2')).subarray(l1Offset, l1Offset + 8), overlap.subarray(l1Offset, l1Offset + 8), 'L1 intact');
     assert.throws(() => openDisk(at('nope.qcow2'), { readonly: true }), /ENOENT/);
     assert.throws(() => openDisk(at('r.qcow2'), { format: 'vmdk' as 'raw', readonly: true }), /unsupported format 'vmdk'/);
     qemuImg('create', '-q', '-f', 'qcow2', at('snap.qcow2'), '1M');

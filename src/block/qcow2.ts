@@ -236,6 +236,25 @@ export class Qcow2Disk implements DiskBackend {
     return host;
   }
 
+  /**
+   * Like hostOffset, but refuses clusters holding the header, the L1 table or
+   * the refcount table: a corrupt (or hostile) image must not let guest data
+   * overwrite the image's own metadata (QEMU's "overlap check").
+   */
+  private writableHostOffset(entry: bigint): number {
+    const host = this.hostOffset(entry);
+    const cs = this.clusterSize;
+    const overlaps = (start: number, bytes: number) => host < start + Math.max(bytes, 1) && start < host + cs;
+    if (
+      overlaps(0, cs) ||
+      overlaps(this.l1Offset, this.l1.length * ENTRY_BYTES) ||
+      overlaps(this.header.refcountTableOffset, this.header.refcountTableClusters * cs)
+    ) {
+      throw new Qcow2FormatError(this.file.path, `L2 entry 0x${entry.toString(16)} points into the image's own metadata (corrupt image)`);
+    }
+    return host;
+  }
+
   private fileEnd(): number {
     return this.refcounts ? this.refcounts.fileEnd : this.readOnlyFileEnd;
   }
@@ -351,7 +370,7 @@ export class Qcow2Disk implements DiskBackend {
       const entry = this.l2Entry(cluster);
       if (this.classify(entry) === 'data') {
         const take = Math.min(this.clusterSize - inCluster, from.length - pos);
-        this.file.writeAt(this.hostOffset(entry) + inCluster, from.subarray(pos, pos + take));
+        this.file.writeAt(this.writableHostOffset(entry) + inCluster, from.subarray(pos, pos + take));
         pos += take;
         continue;
       }
