@@ -96,6 +96,10 @@ export class Virtqueue {
   /** Used idx at the last notification decision; null = unknown (always notify next time). */
   private signalledUsed: number | null = null;
   private memory: GuestMemory | null = null;
+  /** Views of the three ring areas, validated once at activation (the hot path skips per-access lookups). */
+  private descView: DataView | null = null;
+  private availView: DataView | null = null;
+  private usedView: DataView | null = null;
   private usedIdxAtomic: Uint16Array | null = null;
   private availEventAtomic: Uint16Array | null = null;
 
@@ -136,6 +140,9 @@ export class Virtqueue {
     checkRing('used ring', this.usedRing, VirtqUsed.byteSize(size), VirtqUsed.ALIGN, memory);
     this.memory = memory;
     this.eventIdx = eventIdx;
+    this.descView = viewOf(memory, this.descTable, size * VirtqDesc.SIZE);
+    this.availView = viewOf(memory, this.availRing, VirtqAvail.byteSize(size));
+    this.usedView = viewOf(memory, this.usedRing, VirtqUsed.byteSize(size));
     this.usedIdxAtomic = atomicU16(memory, this.usedRing + VirtqUsed.IDX);
     this.availEventAtomic = eventIdx ? atomicU16(memory, this.usedRing + VirtqUsed.availEventOffset(size)) : null;
   }
@@ -153,6 +160,9 @@ export class Virtqueue {
     this.nextUsed = 0;
     this.signalledUsed = null;
     this.memory = null;
+    this.descView = null;
+    this.availView = null;
+    this.usedView = null;
     this.usedIdxAtomic = null;
     this.availEventAtomic = null;
   }
@@ -163,9 +173,15 @@ export class Virtqueue {
     return memory;
   }
 
+  private views(): [DataView, DataView, DataView] {
+    const { descView, availView, usedView } = this;
+    if (!descView || !availView || !usedView) throw new VirtqueueError('not-ready', 'queue used before activation');
+    return [descView, availView, usedView];
+  }
+
   /** Number of chains the driver has made available and the device not yet popped. */
   pending(): number {
-    const availIdx = this.mem().readU16(this.availRing + VirtqAvail.IDX);
+    const availIdx = this.views()[1].getUint16(VirtqAvail.IDX, true);
     const pending = (availIdx - this.nextAvail) & 0xffff;
     if (pending > this.size) {
       throw new VirtqueueError(
@@ -188,10 +204,10 @@ export class Virtqueue {
       this.publishAvailEvent();
       if (this.pending() === 0) return null;
     }
-    const memory = this.mem();
+    const [descView, availView] = this.views();
     const slot = this.nextAvail & (this.size - 1);
-    const head = memory.readU16(this.availRing + VirtqAvail.RING + slot * VirtqAvail.ENTRY_SIZE);
-    const chain = this.readChain(memory, head);
+    const head = availView.getUint16(VirtqAvail.RING + slot * VirtqAvail.ENTRY_SIZE, true);
+    const chain = this.readChain(this.mem(), descView, head);
     this.nextAvail = (this.nextAvail + 1) & 0xffff;
     return chain;
   }
@@ -201,13 +217,13 @@ export class Virtqueue {
     this.nextAvail = (this.nextAvail - count) & 0xffff;
   }
 
-  private readChain(memory: GuestMemory, head: number): DescriptorChain {
+  private readChain(memory: GuestMemory, descView: DataView, head: number): DescriptorChain {
     const size = this.size;
     if (head >= size) throw new VirtqueueError('head-out-of-range', `chain head ${head} >= queue size ${size}`);
     const readable: GuestBuffer[] = [];
     const writable: GuestBuffer[] = [];
     const totals = { readable: 0, writable: 0 };
-    let table = this.descTable;
+    let table = descView;
     let tableEntries = size;
     let index = head;
     let visited = 0;
@@ -216,11 +232,11 @@ export class Virtqueue {
       if (++visited > tableEntries) {
         throw new VirtqueueError('chain-too-long', `descriptor chain from head ${head} exceeds ${tableEntries} entries (cycle?)`);
       }
-      const base = table + index * VirtqDesc.SIZE;
-      const addr = readAddress(memory, base + VirtqDesc.ADDR);
-      const len = memory.readU32(base + VirtqDesc.LEN);
-      const flags = memory.readU16(base + VirtqDesc.FLAGS);
-      const next = memory.readU16(base + VirtqDesc.NEXT);
+      const base = index * VirtqDesc.SIZE;
+      const addr = readAddress(table, base + VirtqDesc.ADDR);
+      const len = table.getUint32(base + VirtqDesc.LEN, true);
+      const flags = table.getUint16(base + VirtqDesc.FLAGS, true);
+      const next = table.getUint16(base + VirtqDesc.NEXT, true);
       if (flags & VirtqDescFlags.INDIRECT) {
         // §2.7.5.3.1: no nested indirect tables, and INDIRECT together with NEXT is invalid.
         if (inIndirect) throw new VirtqueueError('nested-indirect', `nested indirect descriptor in chain ${head}`);
@@ -234,7 +250,7 @@ export class Virtqueue {
           throw new VirtqueueError('buffer-outside-memory', `indirect table outside guest RAM in chain ${head}`);
         }
         inIndirect = true;
-        table = addr;
+        table = viewOf(memory, addr, len);
         tableEntries = len / VirtqDesc.SIZE;
         index = 0;
         visited = 0;
@@ -270,14 +286,14 @@ export class Virtqueue {
 
   /** Returns a chain to the driver with `writtenLength` bytes written into its writable buffers (§2.7.8). */
   pushUsed(head: number, writtenLength: number): void {
-    const memory = this.mem();
+    const usedView = this.views()[2];
     if (!Number.isInteger(head) || head < 0 || head >= this.size) {
       throw new VirtqueueError('used-head-invalid', `device returned head ${head} outside queue size ${this.size}`);
     }
     const slot = this.nextUsed & (this.size - 1);
-    const entry = this.usedRing + VirtqUsed.RING + slot * VirtqUsed.ENTRY_SIZE;
-    memory.writeU32(entry + VirtqUsed.ENTRY_ID, head);
-    memory.writeU32(entry + VirtqUsed.ENTRY_LEN, writtenLength >>> 0);
+    const entry = VirtqUsed.RING + slot * VirtqUsed.ENTRY_SIZE;
+    usedView.setUint32(entry + VirtqUsed.ENTRY_ID, head, true);
+    usedView.setUint32(entry + VirtqUsed.ENTRY_LEN, writtenLength >>> 0, true);
     this.nextUsed = (this.nextUsed + 1) & 0xffff;
     // The ring entry must be visible before the index (§2.7.13 step 3). A
     // sequentially consistent store is also the full barrier that orders it
@@ -290,7 +306,7 @@ export class Virtqueue {
    * of them at once (net rx with MRG_RXBUF: a frame spread over buffers).
    */
   pushUsedBatch(elements: ReadonlyArray<{ readonly head: number; readonly len: number }>): void {
-    const memory = this.mem();
+    const usedView = this.views()[2];
     let next = this.nextUsed;
     for (const { head } of elements) {
       if (!Number.isInteger(head) || head < 0 || head >= this.size) {
@@ -298,9 +314,9 @@ export class Virtqueue {
       }
     }
     for (const { head, len } of elements) {
-      const entry = this.usedRing + VirtqUsed.RING + (next & (this.size - 1)) * VirtqUsed.ENTRY_SIZE;
-      memory.writeU32(entry + VirtqUsed.ENTRY_ID, head);
-      memory.writeU32(entry + VirtqUsed.ENTRY_LEN, len >>> 0);
+      const entry = VirtqUsed.RING + (next & (this.size - 1)) * VirtqUsed.ENTRY_SIZE;
+      usedView.setUint32(entry + VirtqUsed.ENTRY_ID, head, true);
+      usedView.setUint32(entry + VirtqUsed.ENTRY_LEN, len >>> 0, true);
       next = (next + 1) & 0xffff;
     }
     this.nextUsed = next;
@@ -312,18 +328,18 @@ export class Virtqueue {
    * since the last call (§2.7.10: VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX).
    */
   needsNotification(): boolean {
-    const memory = this.mem();
+    const availView = this.views()[1];
     const newUsed = this.nextUsed;
     const old = this.signalledUsed;
     this.signalledUsed = newUsed;
     if (old === newUsed) return false;
     if (this.eventIdx) {
       if (old === null) return true;
-      const usedEvent = memory.readU16(this.availRing + VirtqAvail.usedEventOffset(this.size));
+      const usedEvent = availView.getUint16(VirtqAvail.usedEventOffset(this.size), true);
       // vring_need_event(): notify if used_event lies in (old, new].
       return ((newUsed - usedEvent - 1) & 0xffff) < ((newUsed - old) & 0xffff);
     }
-    return (memory.readU16(this.availRing + VirtqAvail.FLAGS) & VirtqAvail.F_NO_INTERRUPT) === 0;
+    return (availView.getUint16(VirtqAvail.FLAGS, true) & VirtqAvail.F_NO_INTERRUPT) === 0;
   }
 
   private publishAvailEvent(): void {
@@ -389,11 +405,17 @@ function checkRing(what: string, gpa: number, length: number, align: number, mem
 }
 
 /** A le64 guest address as a number, or null when it cannot be a RAM address (>= 2^53). */
-function readAddress(memory: GuestMemory, gpa: number): number | null {
-  const low = memory.readU32(gpa);
-  const high = memory.readU32(gpa + 4);
+function readAddress(table: DataView, offset: number): number | null {
+  const low = table.getUint32(offset, true);
+  const high = table.getUint32(offset + 4, true);
   if (high >= 0x20_0000) return null;
   return high * TWO_POW_32 + low;
+}
+
+/** A DataView over [gpa, gpa+length), which must lie in one RAM region (checked by the caller). */
+function viewOf(memory: GuestMemory, gpa: number, length: number): DataView {
+  const bytes = memory.slice(gpa, length);
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** A one-element Uint16Array over guest memory for Atomics, when the host address is 2-byte aligned. */
