@@ -35,6 +35,8 @@ export interface QemuEngineOptions {
 export class QemuEngine implements Engine {
   readonly name = 'qemu' as const;
   private readonly binary: string;
+  /** `--version` is asked once per engine object. */
+  private version: Promise<string | Error> | null = null;
 
   constructor(private readonly options: QemuEngineOptions) {
     this.binary = options.binary ?? 'qemu-system-x86_64';
@@ -45,12 +47,14 @@ export class QemuEngine implements Engine {
   }
 
   async availability(): Promise<EngineAvailability> {
-    let version: string;
-    try {
-      const { stdout } = await execFileAsync(this.binary, ['--version'], { timeout: 10_000 });
-      version = /QEMU emulator version (\S+)/.exec(stdout)?.[1] ?? stdout.split('\n')[0]!.trim();
-    } catch (error) {
-      return { available: false, reason: `${this.binary} cannot run (${(error as Error).message.split('\n')[0]}): install qemu-system-x86` };
+    this.version ??= execFileAsync(this.binary, ['--version'], { timeout: 10_000 }).then(
+      ({ stdout }) => /QEMU emulator version (\S+)/.exec(stdout)?.[1] ?? stdout.split('\n')[0]!.trim(),
+      (error: Error) => new Error(`${this.binary} cannot run (${error.message.split('\n')[0]}): install qemu-system-x86`),
+    );
+    const version = await this.version;
+    if (version instanceof Error) {
+      this.version = null; // try again next time: it may get installed
+      return { available: false, reason: version.message };
     }
     const flavour = await this.options.hostFlavour();
     const how = flavour.hardwareKvm
