@@ -7,6 +7,10 @@ import type { Command } from 'commander';
 import { registerServeCommand } from './serve.js';
 import { registerVmCommands } from './vm.js';
 import { registerTaskCommands, registerTokenCommands, registerUserCommands } from './admin.js';
+import { registerStorageCommands } from './storage.js';
+import { registerVolumeCommands } from './volume.js';
+import { registerImageCommands } from './image.js';
+import { registerNetworkCommands } from './network.js';
 
 export function registerPlatformCommands(program: Command): void {
   registerServeCommand(program);
@@ -14,6 +18,10 @@ export function registerPlatformCommands(program: Command): void {
   registerTaskCommands(program);
   registerUserCommands(program);
   registerTokenCommands(program);
+  registerStorageCommands(program);
+  registerVolumeCommands(program);
+  registerImageCommands(program);
+  registerNetworkCommands(program);
 }
 
 export { ApiClient, CliError, clientFrom, resolveConnection, withConnectionOptions } from './client.js';
