@@ -9,7 +9,8 @@ import { promisify } from 'node:util';
 import { cleanup, startDaemon, tempDataDir, type DaemonProcess } from '../platform/helpers.js';
 
 const run = promisify(execFile);
-const ENTRY = path.join(import.meta.dirname, '..', 'platform', 'cli-entry.ts');
+// Under tsx the .ts entry; in the compiled tree (scripts/run-tests.mjs) its .js build.
+const ENTRY = ['cli-entry.ts', 'cli-entry.js'].map((f) => path.join(import.meta.dirname, '..', 'platform', f)).find((f) => fs.existsSync(f))!;
 let d: DaemonProcess;
 let dataDir: string;
 

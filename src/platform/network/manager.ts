@@ -153,7 +153,8 @@ export class NetworkManager {
     );
     const info = insert.run(name, formatSubnet(subnet), nat ? 1 : 0, new Date().toISOString());
     const id = Number(info.lastInsertRowid);
-    const bridge = `tvbr${id}`;
+    // Unique across daemons sharing the host (tests run several): a hash of the data directory and the row id.
+    const bridge = `tvbr${createHash('sha256').update(`${path.resolve(this.dataDir)}\0${id}`).digest('hex').slice(0, 8)}`;
     this.db.prepare('UPDATE net_networks SET bridge = ? WHERE id = ?').run(bridge, id);
     const row = this.row(name);
     try {
