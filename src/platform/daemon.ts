@@ -80,7 +80,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const auth = new AuthStore(db);
   const events = new EventBus();
   const tasks = new TaskManager(db, events);
-  const engines = o.engines ?? (await loadEngines({ dataDir: o.dataDir, log }));
+  const engines = o.engines ?? loadEngines({ dataDir: o.dataDir, log });
   const extensions: Awaited<ReturnType<DaemonExtension>>[] = [];
   for (const open of o.extensions ?? []) extensions.push(await open({ db, dataDir: o.dataDir, log }));
   const resources = o.resources ?? extensions.find((e) => e.resources)?.resources ?? new DirectResources();

@@ -31,6 +31,7 @@ export interface ServerOptions {
 }
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+const MAX_PARAM_LENGTH = 512;
 
 export async function buildServer(ctx: PlatformContext, opts: ServerOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -38,9 +39,20 @@ export async function buildServer(ctx: PlatformContext, opts: ServerOptions = {}
     loggerInstance: ctx.log.child({ component: 'http' }, { level: 'warn' }),
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
     exposeHeadRoutes: false,
+    // Longer than any id or name the schemas accept, so an over-long one gets the schema's 400 naming the field.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Router-level failures (malformed URL encoding, over-long parameters) in the API's error shape too.
+    frameworkErrors: (error, _req, reply) => {
+      const status = (error as FastifyError).statusCode ?? 400;
+      const r = reply as unknown as { code(c: number): { send(b: unknown): void } };
+      const message = status === 414 ? `a URL path parameter is too long (over ${MAX_PARAM_LENGTH} characters)` : error.message;
+      r.code(status).send({ error: { code: status === 414 ? 'uri_too_long' : 'invalid_request', message } });
+    },
     ...(opts.https ? { https: opts.https } : {}),
   }) as unknown as FastifyInstance;
 
+  // The API speaks JSON only: other bodies get 415 instead of reaching a handler as a string.
+  app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(validatorCompiler);
   // Response schemas document the API; replies are plain JSON.stringify so nothing is silently dropped.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));

@@ -12,6 +12,8 @@ export interface HostileCase {
   contentType?: string;
   status?: number;
   field?: string;
+  /** The field may be reported more precisely than `field` (shapes owned by the VmResources hook). */
+  fieldPrefix?: boolean;
   mentions?: RegExp;
 }
 
@@ -50,8 +52,9 @@ export function hostileRequests(c: HostileContext): HostileCase[] {
   create('no name', { boot: { kernel: c.kernel } }, 'name');
   create('empty object', {}, 'name');
   create('boot without kernel', vm({ boot: { initrd: c.initrd } }), 'boot.kernel');
-  create('disk without path', vm({ disks: [{ format: 'raw' }] }), 'disks[0].path');
-  create('nic without tap', vm({ nics: [{ mac: '02:00:00:00:00:01' }] }), 'nics[0].tap');
+  // Disk and NIC item shapes belong to the VmResources hook: the error must name the item, however precisely.
+  cases.push({ what: 'disk without path', method: 'POST', path: '/api/v1/vms', body: vm({ disks: [{ format: 'raw' }] }), status: 400, field: 'disks[0]', fieldPrefix: true });
+  cases.push({ what: 'nic without tap', method: 'POST', path: '/api/v1/vms', body: vm({ nics: [{ mac: '02:00:00:00:00:01' }] }), status: 400, field: 'nics[0]', fieldPrefix: true });
   // Unknown fields, top level and nested.
   for (const f of ['bogus', 'Name', 'memory', '__proto__x', 'constructor', 'state', 'id', 'pid']) create(`unknown field ${f}`, vm({ [f]: 1 }), f);
   create('unknown boot field', vm({ boot: { kernel: c.kernel, root: '/dev/vda' } }), 'boot.root');
@@ -123,6 +126,8 @@ export function hostileRequests(c: HostileContext): HostileCase[] {
     }
   }
   op('id too long', 'GET', `/api/v1/vms/${'x'.repeat(200)}`, 400, /id/);
+  op('id far too long', 'GET', `/api/v1/vms/${'x'.repeat(2000)}`, 414, /too long/);
+  op('bad percent-encoding', 'GET', '/api/v1/vms/%E0%A4%A', 400, /URL|url|decode|invalid/i);
   op('unknown route', 'GET', '/api/v1/vms/a/b/c/d', 404, /no route/);
   op('unknown method', 'PUT', '/api/v1/vms', 404, /no route/);
   op('path traversal outside the API', 'GET', '/api/v1/../../etc/passwd', 404, /no route|not found/);

@@ -110,7 +110,8 @@ test('200+ hostile requests: each a 4xx naming the problem; the daemon stays up 
     const json = JSON.parse(text) as { error: { code: string; message: string; field?: string } };
     assert.equal(typeof json.error.code, 'string', where);
     assert.ok(json.error.message.length > 0, where);
-    if (c.field !== undefined) assert.equal(json.error.field, c.field, where);
+    if (c.field !== undefined && c.fieldPrefix) assert.ok(json.error.field?.startsWith(c.field), where);
+    else if (c.field !== undefined) assert.equal(json.error.field, c.field, where);
     if (c.mentions) assert.match(json.error.message, c.mentions, where);
   }
   assert.equal((await call(d.url, token, 'GET', '/api/v1/vms/life')).json.state, 'running');
@@ -164,17 +165,23 @@ test('a killed engine process shows as crashed', async () => {
 });
 
 test('start again, clean ACPI stop, delete', async () => {
+  const readyCount = async (): Promise<number> =>
+    (await call(d.url, token, 'GET', `/api/v1/vms/${vmId}/console/log`)).text.split('typevisor-demo: ready').length - 1;
+  const readyBefore = await readyCount();
   const start = await call(d.url, token, 'POST', `/api/v1/vms/${vmId}/start`);
   assert.equal((await waitForTask(d.url, token, start.json.task.id)).status, 'succeeded');
-  const reader = new ConsoleReader(await openWs(d.url, `/api/v1/vms/${vmId}/console`, token));
-  // The power button watcher is armed once init printed this.
-  await reader.waitFor(/ready[\s\S]*typevisor-demo: ready/, 90_000);
-  reader.ws.close();
+  // The power button watcher is armed once init printed this line again.
+  const end = Date.now() + 90_000;
+  while ((await readyCount()) <= readyBefore) {
+    assert.ok(Date.now() < end, 'second boot never got ready');
+    await new Promise((r) => setTimeout(r, 250));
+  }
   const stop = await call(d.url, token, 'POST', `/api/v1/vms/${vmId}/stop?timeoutSeconds=60`);
   assert.equal(stop.status, 202);
   const task = await waitForTask(d.url, token, stop.json.task.id);
   assert.equal(task.status, 'succeeded', JSON.stringify(task));
-  assert.ok(task.log.some((l: string) => l.includes('guest powered off')), task.log.join('\n'));
+  const tail = (await call(d.url, token, 'GET', `/api/v1/vms/${vmId}/console/log`)).text.slice(-3000);
+  assert.ok(task.log.some((l: string) => l.includes('guest powered off')), `${task.log.join('\n')}\n${tail}`);
   const vm = await waitForState(d.url, token, vmId, 'stopped');
   assert.equal(vm.stateReason, 'stopped by request');
   assert.ok(existsSync(join(dataDir, 'vms', vmId)));
