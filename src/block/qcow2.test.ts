@@ -221,6 +221,21 @@ describe('qcow2', () => {
     qemuIo(at('v2.qcow2'), 'read -P 0 0 128k');
   });
 
+  it('keeps refcounts of every width and large clusters consistent for qemu-img check', () => {
+    for (const options of ['refcount_bits=1,cluster_size=4k', 'refcount_bits=2,cluster_size=4k', 'refcount_bits=8', 'refcount_bits=64', 'cluster_size=2M', 'lazy_refcounts=on']) {
+      const name = `rc-${options.replace(/[=,]/g, '-')}.qcow2`;
+      qemuImg('create', '-q', '-f', 'qcow2', '-o', options, at(name), '8M');
+      const disk = openDisk(at(name), { readonly: false });
+      for (let off = 0; off < 8 << 20; off += 300_000) disk.write(off, filled(5000, 0x3c));
+      disk.discard(0, 1 << 20);
+      disk.close();
+      check(at(name));
+      qemuIo(at(name), 'read -P 0x3c 1200000 5000', 'read -P 0 1205000 95000');
+    }
+    qemuImg('create', '-q', '-f', 'qcow2', '-o', 'extended_l2=on', at('ext.qcow2'), '1M');
+    assert.throws(() => openDisk(at('ext.qcow2'), { readonly: true }), /extended L2 entries/);
+  });
+
   it('creates images qemu-img accepts', () => {
     createQcow2(at('new.qcow2'), { sizeBytes: 3 * 2 ** 30, clusterBits: 12 });
     check(at('new.qcow2'));

@@ -13,7 +13,8 @@ import { createQcow2, openDisk } from '../../../src/block/open.js';
 import { QCOW2_HEADER } from '../../../src/block/qcow2-format.js';
 import { FuzzPropertyError, type FuzzRandom, type FuzzTarget } from '../harness.js';
 
-const dir = fs.mkdtempSync(join(tmpdir(), 'typevisor-fuzz-qcow2-'));
+// tmpfs when available: every iteration writes an image and fdatasyncs it.
+const dir = fs.mkdtempSync(join(fs.existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'typevisor-fuzz-qcow2-'));
 process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
 const workPath = join(dir, 'work.qcow2');
 
