@@ -1,5 +1,5 @@
 /**
- * Suite-sized fuzzing: each core target for a bounded time (about 2 s) from
+ * Suite-sized fuzzing: each core target for a bounded time (about 1.5 s) from
  * a fixed seed (override with TYPEVISOR_FUZZ_SEED). `npm run fuzz` runs far more.
  */
 import { test } from 'node:test';
@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { loadTargets, runFuzz } from './run.js';
 
 const SEED = Number(process.env.TYPEVISOR_FUZZ_SEED ?? 20261126);
-const BUDGET_MS = 2000;
+const BUDGET_MS = 1500;
 const CHUNK = 250;
 
-for (const name of ['virtqueue', 'net-tx', 'virtio-devices']) {
+for (const name of ['virtqueue', 'net-tx', 'virtio-devices', 'pci']) {
   test(`fuzz target ${name} survives a bounded run`, async () => {
     const target = (await loadTargets()).get(name);
     assert.ok(target, `target ${name} is registered`);
