@@ -61,10 +61,18 @@ fi
 hostname typevisor-lab-l1
 
 echo "TYPEVISOR-LAB-READY (L1 uptime $(cut -d' ' -f1 /newroot/proc/uptime) s)"
-(
-  chroot /newroot /bin/sh "$LAB_RESULTS_PATH/script.sh" </dev/null
-  echo "$?" >"$results/exit-code"
-) 2>&1 | tee "$results/output.log"
+# The script's output goes to the console and output.log through a fifo, not a pipe: the run ends when the
+# script's shell exits, even if it left background processes holding the output open.
+mkfifo /lab-output
+tee "$results/output.log" </lab-output &
+tee_pid=$!
+chroot /newroot /bin/sh "$LAB_RESULTS_PATH/script.sh" </dev/null >/lab-output 2>&1
+echo "$?" >"$results/exit-code"
+waited=0
+while kill -0 "$tee_pid" 2>/dev/null && [ "$waited" -lt 20 ]; do
+  sleep 0.25
+  waited=$((waited + 1))
+done
 exit_code=$(cat "$results/exit-code" 2>/dev/null)
 sync
 echo "TYPEVISOR-LAB-EXIT=${exit_code:-unknown}"
