@@ -48,6 +48,8 @@ export class VsockConnection {
   shutdownHostWhenDrained = false;
   interestRead = false;
   interestWrite = false;
+  /** When a 'connecting' or 'closing' connection is given up on (ms, device clock); null while established. */
+  deadline: number | null = null;
 
   constructor(
     readonly localPort: number,

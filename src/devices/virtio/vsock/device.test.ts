@@ -4,7 +4,7 @@ import { RegionGuestMemory } from '../../../memory/guest-memory.js';
 import { GuestAllocator, MockDriverQueue } from '../queue/mock-driver.js';
 import { Virtqueue } from '../queue/queue.js';
 import { CONNECTION_BUFFER } from './connection.js';
-import { MAX_CONNECTIONS, VirtioVsockDevice } from './device.js';
+import { MAX_CONNECTIONS, VSOCK_HANDSHAKE_TIMEOUT_MS, VirtioVsockDevice } from './device.js';
 import type { VsockHostSockets } from './host-sockets.js';
 import { VsockHeader, VsockOp, VsockQueue, VsockShutdown, decodeVsockHeader, encodeVsockHeader, type VsockPacketHeader } from './layout.js';
 
@@ -96,7 +96,8 @@ function setup() {
   const memory = RegionGuestMemory.anonymous(MEM);
   const alloc = new GuestAllocator(0x1000, MEM);
   const host = new FakeHostSockets();
-  const device = new VirtioVsockDevice({ guestCid: GUEST_CID, sockets: host });
+  const clock = { ms: 0 };
+  const device = new VirtioVsockDevice({ guestCid: GUEST_CID, sockets: host, now: () => clock.ms });
   const drivers = [0, 1, 2].map(() => new MockDriverQueue(memory, 128, alloc));
   const queues = device.queueMaxSizes.map((size) => new Virtqueue(size));
   drivers.forEach((d, i) => d.attach(queues[i]!, true));
@@ -127,7 +128,7 @@ function setup() {
     device.processQueue(VsockQueue.TX);
     tx.takeUsed();
   }
-  return { memory, host, device, drivers, queues, signals, activate, addRxBuffers, takeRx, guestSend };
+  return { memory, host, clock, device, drivers, queues, signals, activate, addRxBuffers, takeRx, guestSend };
 }
 
 const ops = (packets: Packet[]) => packets.map((p) => p.hdr.op);
@@ -199,6 +200,35 @@ describe('virtio-vsock', () => {
     assert.equal(data!.hdr.op, VsockOp.RW);
     assert.equal(text(data!.payload), 'hello');
     assert.equal(data!.hdr.fwdCnt, 0, 'the OK line is not guest data');
+  });
+
+  it('gives up on a guest that never answers REQUEST or never RSTs after SHUTDOWN', () => {
+    const { host, clock, device, addRxBuffers, takeRx, guestSend } = setup();
+    addRxBuffers(8);
+    const client = host.hostConnects();
+    client.send('CONNECT 52\n');
+    device.onBackendReady();
+    assert.deepEqual(ops(takeRx()), [VsockOp.REQUEST]);
+    clock.ms += VSOCK_HANDSHAKE_TIMEOUT_MS - 1;
+    device.onBackendReady();
+    assert.equal(client.closed, false);
+    clock.ms += 1;
+    device.onBackendReady();
+    assert.ok(client.closed, 'host client dropped');
+    assert.deepEqual(ops(takeRx()), [VsockOp.RST]);
+
+    host.listeningPorts.add(1234);
+    guestSend({ op: VsockOp.REQUEST });
+    takeRx();
+    const socket = host.connected.get(1234)!;
+    socket.hostClosedWrite = true;
+    device.onBackendReady();
+    assert.deepEqual(ops(takeRx()), [VsockOp.SHUTDOWN]);
+    clock.ms += VSOCK_HANDSHAKE_TIMEOUT_MS;
+    device.processQueue(VsockQueue.TX);
+    assert.ok(socket.closed);
+    assert.deepEqual(ops(takeRx()), [VsockOp.RST]);
+    assert.equal(device.metrics().connections, 0);
   });
 
   it('closes host clients that do not speak CONNECT', () => {

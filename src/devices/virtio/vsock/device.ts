@@ -29,7 +29,16 @@ export interface VirtioVsockOptions {
   readonly guestCid: number;
   readonly sockets: VsockHostSockets;
   readonly queueSize?: number;
+  /** Monotonic milliseconds (tests inject their own); defaults to performance.now. */
+  readonly now?: () => number;
 }
+
+/**
+ * How long the guest has to answer our REQUEST, or to RST after our SHUTDOWN,
+ * before the connection is dropped (Firecracker uses 2 s for both). Checked
+ * whenever the device runs; there is no timer.
+ */
+export const VSOCK_HANDSHAKE_TIMEOUT_MS = 2000;
 
 /** Open connections per device; a guest REQUEST beyond this is refused with RST. */
 export const MAX_CONNECTIONS = 1024;
@@ -57,6 +66,7 @@ export class VirtioVsockDevice implements VirtioDevice {
   readonly configSize = VsockConfig.SIZE;
   readonly guestCid: number;
   private readonly sockets: VsockHostSockets;
+  private readonly now: () => number;
   private ctx: VirtioActivation | null = null;
   private readonly connections = new Map<string, VsockConnection>();
   /** Accepted host sockets still sending their "CONNECT <port>\n" line. */
@@ -72,6 +82,7 @@ export class VirtioVsockDevice implements VirtioDevice {
     if (!Number.isInteger(cid) || cid < 3 || cid >= 0xffffffff) throw new RangeError(`vsock: guest CID ${cid} must be 3..0xfffffffe`);
     this.guestCid = cid;
     this.sockets = options.sockets;
+    this.now = options.now ?? (() => performance.now());
     const size = options.queueSize ?? 256;
     this.queueMaxSizes = [size, size, size];
   }
@@ -99,6 +110,7 @@ export class VirtioVsockDevice implements VirtioDevice {
       if (this.transportResetPending) this.sendTransportReset();
       return;
     }
+    this.expireStaleConnections();
     // Either way both directions may move: new rx buffers unblock control packets and
     // host reads; tx packets produce replies.
     this.processTx();
@@ -107,6 +119,7 @@ export class VirtioVsockDevice implements VirtioDevice {
   }
 
   onBackendReady(): void {
+    this.expireStaleConnections();
     for (let socket = this.sockets.accept(); socket !== null; socket = this.sockets.accept()) {
       if (!this.ctx) {
         this.sockets.close(socket); // no driver to connect to yet
@@ -194,6 +207,7 @@ export class VirtioVsockDevice implements VirtioDevice {
       case VsockOp.RESPONSE:
         if (conn.state !== 'connecting') throw new VsockProtocolError('unexpected RESPONSE');
         conn.state = 'established';
+        conn.deadline = null;
         conn.sendPreamble(this.sockets, new TextEncoder().encode(`OK ${conn.localPort}\n`));
         return;
       case VsockOp.RW: {
@@ -336,6 +350,7 @@ export class VirtioVsockDevice implements VirtioDevice {
     // The host closed: tell the guest nothing more will come either way; it answers with RST.
     conn.hostEof = true;
     conn.state = 'closing';
+    conn.deadline = this.now() + VSOCK_HANDSHAKE_TIMEOUT_MS;
     this.writeHeader(headerViews, this.packetFor(conn, VsockOp.SHUTDOWN, VsockShutdown.BOTH, 0));
     return VsockHeader.SIZE;
   }
@@ -411,11 +426,22 @@ export class VirtioVsockDevice implements VirtioDevice {
       }
       this.handshakes.delete(socket);
       const conn = new VsockConnection(this.allocateLocalPort(port), port, socket, 'connecting');
+      conn.deadline = this.now() + VSOCK_HANDSHAKE_TIMEOUT_MS;
       this.connections.set(conn.key, conn);
       this.counters.opened++;
       this.queueControl(conn, VsockOp.REQUEST);
       this.updateInterest(conn);
       return;
+    }
+  }
+
+  /** A guest that never answers our REQUEST, or never RSTs after our SHUTDOWN, loses the connection. */
+  private expireStaleConnections(): void {
+    let now: number | undefined;
+    for (const conn of [...this.connections.values()]) {
+      if (conn.deadline === null) continue;
+      now ??= this.now();
+      if (now >= conn.deadline) this.resetConnection(conn);
     }
   }
 
