@@ -13,7 +13,7 @@ DEBIAN_PACKAGES=(
   busybox-static cpio xz-utils zstd kmod
   dnsmasq-base iproute2 iptables bridge-utils
   e2fsprogs dosfstools mtools xorriso debootstrap
-  acpica-tools openssl iperf3
+  acpica-tools openssl iperf3 openssh-client
   chromium fonts-dejavu-core
 )
 

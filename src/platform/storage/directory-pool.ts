@@ -206,10 +206,10 @@ export class DirectoryPool implements StoragePool {
   async linkedClone(base: string, target: string, sizeBytes?: number): Promise<VolumeInfo> {
     const src = await this.require(base);
     await this.refuseExisting(target);
-    const baseInfo = await imageInfo(src.file);
     let size = 0;
     if (sizeBytes !== undefined) {
       validateSize(sizeBytes);
+      const baseInfo = await imageInfo(src.file);
       if (sizeBytes < baseInfo.virtualSize) {
         throw new StorageError(400, 'shrink_refused', `a linked clone cannot be smaller than its base (${baseInfo.virtualSize} bytes)`, 'sizeBytes');
       }
