@@ -119,6 +119,30 @@ test('200+ hostile requests: each a 4xx naming the problem; the daemon stays up 
   assert.equal((await call(d.url, token, 'DELETE', '/api/v1/vms/idle')).status, 204);
 });
 
+test('metrics: VM history, node, Prometheus', async () => {
+  // The sampler runs every 5 s; the guest has been up longer than that.
+  const end = Date.now() + 15_000;
+  let samples: { cpuPercent: number; memoryBytes: number }[] = [];
+  while (samples.length === 0 && Date.now() < end) {
+    samples = (await call(d.url, token, 'GET', `/api/v1/vms/${vmId}/metrics?since=0`)).json.samples;
+    if (samples.length === 0) await new Promise((r) => setTimeout(r, 1000));
+  }
+  assert.ok(samples.length > 0, 'VM metrics sampled');
+  assert.ok(samples[0]!.memoryBytes > 16 * 1024 * 1024, 'engine RSS recorded');
+  const node = await call(d.url, token, 'GET', '/api/v1/node');
+  assert.equal(node.status, 200);
+  assert.equal(node.json.defaultEngine.name, 'qemu');
+  assert.equal(node.json.vms.running, 1);
+  assert.ok(node.json.metrics.memoryTotalBytes > 0);
+  assert.ok((await call(d.url, token, 'GET', '/api/v1/node/metrics?since=0')).json.samples.length > 0);
+  const prom = await call(d.url, token, 'GET', '/metrics');
+  assert.equal(prom.status, 200);
+  assert.match(prom.text, /^# TYPE typevisor_node_cpu_percent gauge$/m);
+  assert.match(prom.text, /^typevisor_vm_up\{vm="life",id="[^"]+",engine="qemu",state="running"\} 1$/m);
+  assert.match(prom.text, /^typevisor_vm_memory_bytes\{vm="life",id="[^"]+"\} \d+$/m);
+  assert.equal((await call(d.url, null, 'GET', '/metrics')).status, 401, 'Prometheus needs a token too');
+});
+
 test('pause and resume', async () => {
   const p = await call(d.url, token, 'POST', `/api/v1/vms/${vmId}/pause`);
   assert.equal(p.status, 202);
