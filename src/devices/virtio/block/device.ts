@@ -25,6 +25,8 @@ export interface VirtioBlockOptions {
 }
 
 const DEFAULT_QUEUE_SIZE = 256;
+/** Completions published per used-idx update. */
+const USED_BATCH = 32;
 /** Per-segment and per-request limits for discard / write zeroes (config space). */
 const DISCARD_LIMITS: BlockLimits = { maxDiscardSegments: 32, maxDiscardSectors: 0x3fffff };
 
@@ -110,12 +112,16 @@ export class VirtioBlockDevice implements VirtioDevice {
     const queue = ctx.queues[index];
     if (!queue?.isActive) return;
     let completed = 0;
+    // Completions are published in batches: one used-idx store per batch (§2.7.8 allows any grouping).
+    const batch: { head: number; len: number }[] = [];
     for (let chain = queue.pop(); chain; chain = queue.pop()) {
       const result = this.handler.handle(ctx.memory, chain);
       if (result.error) this.lastError = result.error;
-      queue.pushUsed(chain.head, result.written);
+      batch.push({ head: chain.head, len: result.written });
       completed++;
+      if (batch.length >= USED_BATCH) queue.pushUsedBatch(batch.splice(0));
     }
+    if (batch.length > 0) queue.pushUsedBatch(batch);
     if (completed > 0) {
       this.requests += completed;
       ctx.interrupt.signalUsed(index);
