@@ -1,11 +1,15 @@
 /**
- * The `typevisor` command. VMM verbs (run, host) run locally; platform verbs
- * (serve, vm, task, ...) talk to or start the node daemon.
+ * The `typevisor` command. VMM verbs (run, host, vmm, pause, ...) run locally
+ * and load only the VMM; platform verbs (serve, vm, task, image, ...) load the
+ * platform's modules. Keeping the two apart keeps `typevisor run` quick to
+ * start, which is part of a guest's boot time.
  */
 import { Command, CommanderError } from 'commander';
 import { registerRunCommand } from './run.js';
 import { registerHostCommand } from './host.js';
 import { registerVmmCommands } from './vmm-commands.js';
+
+const VMM_VERBS = new Set(['run', 'host', 'vmm', 'pause', 'resume', 'info', 'shutdown', 'snapshot', 'restore']);
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command();
@@ -18,34 +22,16 @@ export async function main(argv: string[]): Promise<void> {
   registerRunCommand(program);
   registerHostCommand(program);
   registerVmmCommands(program);
-  await registerOptional(program);
+  const verb = argv[2];
+  if (verb === undefined || !VMM_VERBS.has(verb)) {
+    const { registerPlatformCommands } = await import('./platform/index.js');
+    registerPlatformCommands(program);
+  }
   try {
     await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) process.exit(e.exitCode);
     process.stderr.write(`typevisor: error: ${(e as Error).message}\n`);
     process.exit(1);
-  }
-}
-
-/** Command groups of the platform; registered when their modules are present in this build. */
-async function registerOptional(program: Command): Promise<void> {
-  const groups: Array<[string, string]> = [
-    ['./platform/index.js', 'registerPlatformCommands'],
-    ['./platform/storage.js', 'registerStorageCommands'],
-    ['./platform/volume.js', 'registerVolumeCommands'],
-    ['./platform/image.js', 'registerImageCommands'],
-    ['./platform/network.js', 'registerNetworkCommands'],
-  ];
-  for (const [path, fn] of groups) {
-    let mod: Record<string, unknown>;
-    try {
-      mod = (await import(path)) as Record<string, unknown>;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes(path.slice(2))) continue;
-      throw e;
-    }
-    const register = mod[fn];
-    if (typeof register === 'function') (register as (p: Command) => void)(program);
   }
 }

@@ -4,6 +4,7 @@
  * answers vCPU exits synchronously. No event loop runs here.
  */
 import { isMainThread, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { writeSync } from 'node:fs';
 import { check, EPOLLIN, EPOLL_CTL_ADD, native } from '../sys/native.js';
 import { Vm } from '../kvm/vm.js';
 import { GuestRam, type SharedGuestRam } from './guest-ram.js';
@@ -30,6 +31,7 @@ export type DeviceCommand =
   | { type: 'console-input'; bytes: Uint8Array }
   | { type: 'power-button' }
   | { type: 'save'; id: number }
+  | { type: 'dump'; id: number }
   | { type: 'stop' };
 
 /** device thread -> main. */
@@ -39,6 +41,7 @@ export type DeviceEvent =
   | { type: 'reset'; reason: string }
   | { type: 'console'; text: string }
   | { type: 'saved'; id: number; state: DevicesStateV1 }
+  | { type: 'dumped'; id: number; text: string }
   | { type: 'error'; message: string };
 
 const TAG_EXIT = 1;
@@ -79,7 +82,13 @@ function main(): void {
   if (data.restoreState) devices.restore(data.restoreState);
   send({ type: "ready" });
 
+  // The last exits served, for `dump` (diagnosing a guest that hangs or spins).
+  const RECENT = 64;
+  const recent: string[] = [];
+  let served = 0;
+  const names = ['pio-in', 'pio-out', 'mmio-read', 'mmio-write'];
   const events = new Uint32Array(64 * 2);
+  const trace = process.env['TYPEVISOR_TRACE'] === 'exits';
   let running = true;
   while (running) {
     const n = native().epollWait(epfd, events, -1);
@@ -97,6 +106,10 @@ function main(): void {
           if (!m.pending()) continue;
           try {
             devices.handleExit(m);
+            served++;
+            const hex = Buffer.from(m.data.subarray(0, Math.min(m.size * m.count, 8))).toString('hex');
+            recent[served % RECENT] = `#${served} vcpu${m.index} ${names[m.kind]} 0x${m.address.toString(16)} size ${m.size}x${m.count} data ${hex}`;
+            if (trace) writeSync(2, `typevisor-trace: ${recent[served % RECENT]}\n`);
           } catch (e) {
             // A device bug must not wedge the vCPU: answer all-ones and report.
             m.data.fill(0xff, 0, m.size * m.count);
@@ -110,7 +123,11 @@ function main(): void {
           const cmd = msg.message as DeviceCommand;
           if (cmd.type === 'console-input') devices.consoleInput(cmd.bytes);
           else if (cmd.type === 'power-button') devices.pressPowerButton();
-          else if (cmd.type === 'save') send({ type: 'saved', id: cmd.id, state: devices.save() });
+          else if (cmd.type === 'dump') {
+            const lines = [];
+            for (let k = Math.max(1, served - RECENT + 1); k <= served; k++) lines.push(recent[k % RECENT]!);
+            send({ type: 'dumped', id: cmd.id, text: `${served} exits served; last ones:\n${lines.join('\n')}` });
+          } else if (cmd.type === 'save') send({ type: 'saved', id: cmd.id, state: devices.save() });
           else if (cmd.type === 'stop') running = false;
         }
       }

@@ -100,6 +100,7 @@ export class Machine extends EventEmitter {
 
   /** Validates the config, creates the VM and loads the kernel; nothing runs yet. */
   static create(config: VmConfig, options: MachineOptions = {}): Machine {
+    debug('creating the VM');
     validateConfig(config);
     const kernel = readFileSync(config.kernelPath);
     const initrd = config.initrdPath !== undefined ? readFileSync(config.initrdPath) : undefined;
@@ -125,6 +126,7 @@ export class Machine extends EventEmitter {
         if (i === 0) applyBootCpuState(vcpu, setup.entry);
         return entries;
       });
+      debug(`VM created: ${setup.format} kernel, entry 0x${setup.entry.rip.toString(16)}`);
       return new Machine(config, kvm, vm, ram, vcpus, options.consoleFd ?? 1, cpuid);
     });
   }
@@ -193,6 +195,35 @@ export class Machine extends EventEmitter {
   private nextRequestId = 1;
   private readonly pendingRequests = new Map<number, (state: DevicesStateV1) => void>();
 
+  private readonly pendingDumps = new Map<number, (text: string) => void>();
+
+  /**
+   * A diagnostic picture of the VM: each vCPU's registers (the vCPUs are
+   * kicked out of KVM_RUN first) and the last exits the device thread served.
+   */
+  async debugDump(): Promise<string> {
+    const lines: string[] = [];
+    if (this.state === 'running') await this.pause().catch((e: Error) => lines.push(`pause failed: ${e.message}`));
+    for (const v of this.vcpus) {
+      try {
+        const r = v.getRegs();
+        lines.push(`vcpu${v.index}: rip=0x${r.rip.toString(16)} rsp=0x${r.rsp.toString(16)} rflags=0x${r.rflags.toString(16)} rax=0x${r.rax.toString(16)} mp_state=${v.getMpState()}`);
+      } catch (e) {
+        lines.push(`vcpu${v.index}: ${(e as Error).message}`);
+      }
+    }
+    const id = this.nextRequestId++;
+    const exits = await Promise.race([
+      new Promise<string>((resolve) => {
+        this.pendingDumps.set(id, resolve);
+        this.command({ type: 'dump', id });
+      }),
+      new Promise<string>((resolve) => setTimeout(() => resolve('device thread did not answer within 2 s'), 2000)),
+    ]);
+    lines.push(exits);
+    return lines.join('\n');
+  }
+
   private requestDeviceState(): Promise<DevicesStateV1> {
     const id = this.nextRequestId++;
     return new Promise((resolve) => {
@@ -232,6 +263,7 @@ export class Machine extends EventEmitter {
       });
     });
     await deviceReady;
+    debug('device thread ready');
 
     const readies: Promise<void>[] = [];
     for (const vcpu of this.vcpus) {
@@ -249,6 +281,7 @@ export class Machine extends EventEmitter {
         new Promise<void>((resolve, reject) => {
           w.on('message', (m: VcpuMessage) => {
             if (m.type === 'ready') {
+              debug(`vCPU ${m.index} thread ready (tid ${m.tid})`);
               this.vcpuTids[m.index] = m.tid;
               resolve();
             } else this.onVcpuMessage(m);
@@ -384,6 +417,11 @@ export class Machine extends EventEmitter {
     }
     return out;
   }
+}
+
+/** TYPEVISOR_DEBUG=1 traces the VM's construction on stderr. */
+function debug(message: string): void {
+  if (process.env['TYPEVISOR_DEBUG']) process.stderr.write(`typevisor-debug: ${message}\n`);
 }
 
 function withCleanup<T>(initial: Array<() => void>, body: (cleanup: Array<() => void>) => T): T {

@@ -179,6 +179,10 @@ export class Vmm extends EventEmitter {
     this.stateValue = 'stopped';
   }
 
+  async debugDump(): Promise<string> {
+    return this.machine ? this.machine.debugDump() : `VM ${this.stateValue}: nothing to dump`;
+  }
+
   info(): VmmInfo {
     const config = this.machine?.config ?? (this.pending.boot ? this.buildConfig() : { vcpus: this.pending.vcpus, memoryMiB: this.pending.memoryMiB });
     return {

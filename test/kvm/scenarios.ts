@@ -51,13 +51,17 @@ export function runScenario(s: Scenario, marker?: string): Promise<ScenarioResul
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
   child.stdin.on('error', () => undefined);
   let timedOut = false;
+  // On timeout: SIGTERM first (the VMM then prints its vCPUs' registers and last exits), SIGKILL later.
+  let killer: NodeJS.Timeout | undefined;
   const timer = setTimeout(() => {
     timedOut = true;
-    child.kill('SIGKILL');
+    child.kill('SIGTERM');
+    killer = setTimeout(() => child.kill('SIGKILL'), 5000);
   }, s.timeoutMs);
   return new Promise((resolve) => {
     child.on('close', (status, signal) => {
       clearTimeout(timer);
+      if (killer) clearTimeout(killer);
       resolve({
         name: s.name,
         status,
