@@ -46,6 +46,7 @@ export class Qcow2Disk implements DiskBackend {
   readonly readonly: boolean;
   readonly supportsDiscard: boolean;
   readonly supportsWriteZeroes: boolean;
+  readonly discardGranularity: number;
   readonly info: Qcow2Info;
   private readonly clusterBits: number;
   private readonly clusterSize: number;
@@ -75,6 +76,7 @@ export class Qcow2Disk implements DiskBackend {
     this.clusterBits = header.clusterBits;
     this.clusterSize = 2 ** header.clusterBits;
     this.l2Entries = this.clusterSize / ENTRY_BYTES;
+    this.discardGranularity = this.clusterSize;
     this.supportsDiscard = !readonly_;
     this.supportsWriteZeroes = !readonly_;
     const path = file.path;

@@ -21,6 +21,11 @@ export interface DiskBackend {
   readonly readonly: boolean;
   readonly supportsDiscard: boolean;
   readonly supportsWriteZeroes: boolean;
+  /**
+   * Smallest unit discard actually frees, in bytes (a qcow2 cluster); smaller
+   * discards may be ignored. Optional: 512 when absent.
+   */
+  readonly discardGranularity?: number;
   /** Fill `into` with the bytes at [offset, offset + into.length). */
   read(offset: number, into: Uint8Array): void;
   write(offset: number, from: Uint8Array): void;

@@ -109,6 +109,12 @@ describe('virtio-blk', () => {
     assert.equal(v.getUint32(BlockConfig.SEG_MAX, true), 254);
     assert.equal(v.getUint32(BlockConfig.BLK_SIZE, true), 512);
     assert.equal(v.getUint32(BlockConfig.MAX_DISCARD_SEG, true), 32);
+    assert.equal(v.getUint32(BlockConfig.DISCARD_SECTOR_ALIGNMENT, true), 1);
+    const clustered = new MemoryDisk(1 << 20);
+    Object.assign(clustered, { discardGranularity: 65536 });
+    const cfg2 = new Uint8Array(BlockConfig.SIZE);
+    new VirtioBlockDevice({ backend: clustered }).readConfig(0, cfg2);
+    assert.equal(new DataView(cfg2.buffer).getUint32(BlockConfig.DISCARD_SECTOR_ALIGNMENT, true), 128);
     for (const bit of [BlockFeatureBit.FLUSH, BlockFeatureBit.SEG_MAX, BlockFeatureBit.BLK_SIZE, BlockFeatureBit.DISCARD, BlockFeatureBit.WRITE_ZEROES]) {
       assert.ok(hasFeature(device.features, bit), `feature ${bit}`);
     }

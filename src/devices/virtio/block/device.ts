@@ -72,7 +72,9 @@ export class VirtioBlockDevice implements VirtioDevice {
     if (discard) {
       view.setUint32(BlockConfig.MAX_DISCARD_SECTORS, DISCARD_LIMITS.maxDiscardSectors, true);
       view.setUint32(BlockConfig.MAX_DISCARD_SEG, DISCARD_LIMITS.maxDiscardSegments, true);
-      view.setUint32(BlockConfig.DISCARD_SECTOR_ALIGNMENT, 1, true);
+      // Linux uses this as the discard granularity: ask for whole units the backend can free.
+      const granularity = Math.max(1, Math.floor((backend.discardGranularity ?? SECTOR_SIZE) / SECTOR_SIZE));
+      view.setUint32(BlockConfig.DISCARD_SECTOR_ALIGNMENT, granularity, true);
     }
     if (writeZeroes) {
       view.setUint32(BlockConfig.MAX_WRITE_ZEROES_SECTORS, DISCARD_LIMITS.maxDiscardSectors, true);
