@@ -11,7 +11,7 @@
 #   DEST/<flavour>/vmlinux     the uncompressed ELF kernel (VMM ELF-loader tests; PVH boot of the lab's L1)
 #   DEST/<flavour>/config      the kernel's .config
 #
-# The metapackage is resolved to the real linux-image-6.x-... package through `apt-cache depends`.
+# The metapackage is resolved to the real linux-image-6.x-... package (and version) it depends on.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -29,29 +29,27 @@ for tool in apt-get apt-cache dpkg-deb; do
   command -v "$tool" >/dev/null || die "'$tool' not found: this script needs a Debian host"
 done
 
-# Echo the real image package a metapackage depends on (e.g. linux-image-6.1.0-56-amd64).
-resolve_image_package() {
-  local meta="$1" real
-  real="$(apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-/ { print $2; exit }')"
-  if [[ -z "$real" ]]; then
-    log "apt lists do not know $meta: running apt-get update"
-    apt-get update -qq >&2 || die "apt-get update failed"
-    real="$(apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-/ { print $2; exit }')"
-  fi
-  [[ -n "$real" ]] || die "cannot resolve $meta to a linux-image package (apt-cache depends $meta)"
-  printf '%s\n' "$real"
-}
-
-candidate_version() {
-  apt-cache policy "$1" | awk '/Candidate:/ { print $2; exit }'
+# Print "<metapackage> <image package> <version>" for each metapackage, from one apt-cache call (each call takes
+# seconds on a busy machine). The metapackage depends on exactly one version of the real image package.
+resolve_image_packages() {
+  apt-cache show --no-all-versions "$@" 2>/dev/null | awk '
+    /^Package:/ { meta = $2 }
+    /^Depends:/ {
+      sub(/^Depends: */, "")
+      count = split($0, deps, / *, */)
+      for (i = 1; i <= count; i++) {
+        if (deps[i] ~ /^linux-image-[0-9][^ ]* \(= [^)]+\)$/) {
+          split(deps[i], parts, /[ ()=]+/)
+          print meta, parts[1], parts[2]
+        }
+      }
+    }'
 }
 
 fetch_flavour() {
-  local flavour="$1" meta="$2"
-  local out="$DEST/$flavour" package version key
-  package="$(resolve_image_package "$meta")"
-  version="$(candidate_version "$package")"
-  [[ -n "$version" && "$version" != "(none)" ]] || die "no installable version of $package"
+  local flavour="$1" meta="$2" package="$3" version="$4"
+  local out="$DEST/$flavour" key
+  [[ -n "$package" && -n "$version" ]] || die "cannot resolve $meta to a linux-image package (apt-cache show $meta)"
   key="$package=$version layout=$CACHE_LAYOUT"
 
   if [[ -f "$out/package" && "$(cat "$out/package")" == "$key" && -f "$out/vmlinuz" && -d "$out/modules" ]]; then
@@ -99,8 +97,18 @@ mkdir -p "$DEST"
 # One fetch at a time per cache: tests running in parallel may all call this.
 exec 9>"$DEST/.lock"
 flock 9
-fetch_flavour cloud linux-image-cloud-amd64
-fetch_flavour generic linux-image-amd64
+METAPACKAGES=(linux-image-cloud-amd64 linux-image-amd64)
+resolved="$(resolve_image_packages "${METAPACKAGES[@]}")"
+if [[ "$(wc -l <<<"$resolved")" -lt ${#METAPACKAGES[@]} ]]; then
+  log "apt lists do not know ${METAPACKAGES[*]}: running apt-get update"
+  apt-get update -qq >&2 || die "apt-get update failed"
+  resolved="$(resolve_image_packages "${METAPACKAGES[@]}")"
+fi
+image_package_of() { awk -v meta="$1" '$1 == meta { print $2 " " $3; exit }' <<<"$resolved"; }
+# shellcheck disable=SC2046 # word splitting of "package version" is intended
+fetch_flavour cloud linux-image-cloud-amd64 $(image_package_of linux-image-cloud-amd64)
+# shellcheck disable=SC2046
+fetch_flavour generic linux-image-amd64 $(image_package_of linux-image-amd64)
 
 # The ELF vmlinux follows the bzImage: rebuilt when missing or older than the bzImage. The cloud one tests the
 # VMM's ELF loader; the generic one boots the KVM lab's L1 through PVH, which skips the in-guest decompression
