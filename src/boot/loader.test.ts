@@ -180,6 +180,14 @@ for (const pvhEntryBytes of [4, 8] as const) {
   });
 }
 
+test('elfEntry "64bit" enters a PVH-capable ELF through e_entry with boot_params', () => {
+  const elf = syntheticElf({ entry: 0x1000000, pvhEntry: 0x1000850, segments: [{ paddr: 0x1000000, data: text }] });
+  const setup = loadKernel(input(elf, 64, { elfEntry: '64bit' }));
+  assert.equal(setup.format, 'elf');
+  assert.equal(setup.entry.rip, 0x1000000);
+  assert.equal(setup.entry.rsi, ZERO_PAGE_START);
+});
+
 test('bad ELF kernels are refused with clear messages', () => {
   const good = { entry: 0x1000000, segments: [{ paddr: 0x1000000, data: text }] };
   assert.throws(() => loadKernel(input(syntheticElf({ ...good, elfClass: 1 }))), /32-bit ELF/);

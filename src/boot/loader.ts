@@ -46,6 +46,8 @@ export interface BootInput {
   vcpus: number;
   /** Where writeAcpiTables put the RSDP; passed to the kernel in boot_params / hvm_start_info. */
   acpiRsdpAddress?: number;
+  /** How to enter an ELF kernel that has a PVH note: 'pvh' (default) or its 64-bit e_entry with boot_params. */
+  elfEntry?: 'pvh' | '64bit';
 }
 
 export type KernelFormat = 'bzImage' | 'elf' | 'pvh';
@@ -127,14 +129,15 @@ function loadElf(input: BootInput, lowEnd: number): LoadedKernel {
     start = Math.min(start, paddr);
     end = Math.max(end, paddr + memSize);
   });
-  const entryPoint = elf.pvhEntry ?? elf.entry;
+  const pvh = elf.pvhEntry !== undefined && input.elfEntry !== '64bit';
+  const entryPoint = pvh ? elf.pvhEntry! : elf.entry;
   if (!elf.segments.some((s) => entryPoint >= s.paddr && entryPoint < s.paddr + s.memSize)) {
     throw new KernelLoadError(
-      `${path}: ${elf.pvhEntry !== undefined ? 'PVH' : 'ELF'} entry point ${hex(entryPoint)} is not inside a loaded segment (a virtual address?)`,
+      `${path}: ${pvh ? 'PVH' : 'ELF'} entry point ${hex(entryPoint)} is not inside a loaded segment (a virtual address?)`,
     );
   }
   return {
-    format: elf.pvhEntry !== undefined ? 'pvh' : 'elf',
+    format: pvh ? 'pvh' : 'elf',
     entryPoint,
     kernelRange: { gpa: start, size: end - start },
     cmdlineLimit: LINUX_COMMAND_LINE_SIZE - 1,
