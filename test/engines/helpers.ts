@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { ExitReason, RunningVm, VmRunState } from '../../src/platform/engines/engine.js';
+import { identify } from '../../src/platform/engines/proc.js';
 
 export const quietLog: Logger = pino({ level: process.env.ENGINES_TEST_LOG ?? 'silent' });
 
@@ -71,13 +72,9 @@ export function nextState(vm: RunningVm, timeoutMs: number): Promise<VmRunState>
   });
 }
 
-export function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+/** Whether the process runs (a zombie, not yet reaped by its parent, has ended). */
+export async function processExists(pid: number): Promise<boolean> {
+  return (await identify(pid)) !== null;
 }
 
 /** A host tap device for a test NIC, up so the guest's frames are counted; returns a remover. */

@@ -106,7 +106,7 @@ test('lifecycle: console, typing, pause/resume, metrics, reboot, re-attach, ACPI
     // Daemon restart: drop our connections, adopt the VM from new objects.
     const pid = vm.pid;
     vm.detach();
-    assert.ok(processExists(pid));
+    assert.ok(await processExists(pid));
     const reattached = await newEngine().attach(spec);
     assert.ok(reattached, 'attach found no VM');
     assert.equal(reattached.pid, pid);
@@ -123,8 +123,10 @@ test('lifecycle: console, typing, pause/resume, metrics, reboot, re-attach, ACPI
     assert.deepEqual(await exited, { kind: 'poweroff' });
     assert.ok(Date.now() - shutdownStarted < 20_000, 'shutdown needed the forced path');
     await console2.waitFor(GUEST_POWER_BUTTON, 1000);
-    assert.equal(processExists(pid), false);
+    assert.equal(await processExists(pid), false);
     assert.equal(await newEngine().attach(spec), null);
+    // A daemon that was down at that moment can still tell a power-off from a crash.
+    assert.deepEqual(await newEngine().goneReason(spec), { kind: 'poweroff' });
     const log = await readFile(join(spec.runDir, 'console.log'), 'latin1');
     assert.ok(log.includes('hello-42') && log.includes(GUEST_POWER_BUTTON), 'console.log misses output');
   } finally {
@@ -146,7 +148,7 @@ test('a VM outlives a kill -9 of its daemon; killing qemu afterwards is a crash'
     qemuPid = (JSON.parse(line.toString()) as { pid: number }).pid;
     daemon.kill('SIGKILL');
     await once(daemon, 'exit');
-    assert.ok(processExists(qemuPid), 'qemu died with its daemon');
+    assert.ok(await processExists(qemuPid), 'qemu died with its daemon');
 
     const vm = await newEngine().attach(spec);
     assert.ok(vm);
@@ -170,9 +172,12 @@ test('a VM outlives a kill -9 of its daemon; killing qemu afterwards is a crash'
     assert.equal(reason.kind, 'crashed');
     assert.match(reason.kind === 'crashed' ? reason.message : '', new RegExp(`qemu process ${qemuPid} exited unexpectedly`));
     assert.equal(await newEngine().attach(spec), null);
+    const gone = await newEngine().goneReason(spec);
+    assert.equal(gone.kind, 'crashed');
+    assert.match(gone.kind === 'crashed' ? gone.message : '', /^the qemu process of VM orphan ended while the daemon was not running \(last console line: "/);
   } finally {
     if (daemon.exitCode === null) daemon.kill('SIGKILL');
-    if (qemuPid > 0 && processExists(qemuPid)) process.kill(qemuPid, 'SIGKILL');
+    if (qemuPid > 0 && (await processExists(qemuPid))) process.kill(qemuPid, 'SIGKILL');
     await rm(spec.runDir, { recursive: true, force: true });
   }
 });
@@ -207,7 +212,7 @@ test('a guest that ignores the power button is stopped after the timeout', async
     await vm.shutdown(300);
     assert.deepEqual(await exited, { kind: 'poweroff' });
     assert.ok(Date.now() - began < 8000);
-    assert.equal(processExists(vm.pid), false);
+    assert.equal(await processExists(vm.pid), false);
   } finally {
     await vm?.kill();
     await rm(spec.runDir, { recursive: true, force: true });

@@ -91,8 +91,9 @@ test('typevisor engine drives a VMM through the control API: configure, console,
     const exited = nextExit(again, 10_000);
     await again.shutdown(5000);
     assert.deepEqual(await exited, { kind: 'poweroff' });
-    assert.equal(processExists(vm.pid), false);
+    assert.equal(await processExists(vm.pid), false);
     assert.equal(await fakeVmmEngine().attach(spec), null);
+    assert.deepEqual(await fakeVmmEngine().goneReason(spec), { kind: 'poweroff' });
   } finally {
     await vm?.kill();
     await rm(spec.runDir, { recursive: true, force: true });
@@ -109,6 +110,8 @@ test('a VMM killed behind the engine\'s back is a crash', async () => {
     const reason = await exited;
     assert.equal(reason.kind, 'crashed');
     assert.match(reason.kind === 'crashed' ? reason.message : '', new RegExp(`typevisor VMM process ${vm.pid} exited unexpectedly \\(killed by signal SIGKILL\\)`));
+    const gone = await fakeVmmEngine().goneReason(spec);
+    assert.deepEqual(gone, { kind: 'crashed', message: 'the typevisor VMM of VM killed ended while the daemon was not running (it left no exit record)' });
   } finally {
     await vm?.kill();
     await rm(spec.runDir, { recursive: true, force: true });

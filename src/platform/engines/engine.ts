@@ -103,4 +103,9 @@ export interface Engine {
   start(spec: VmLaunchSpec): Promise<RunningVm>;
   /** Re-adopt a VM started by an earlier daemon; null when its process is gone. */
   attach(spec: VmLaunchSpec): Promise<RunningVm | null>;
+  /**
+   * After attach() returned null: how the engine process most likely ended while no daemon watched
+   * (a guest power-off recorded in the run directory, else a crash with what is known).
+   */
+  goneReason?(spec: VmLaunchSpec): Promise<ExitReason>;
 }

@@ -7,10 +7,10 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
-import type { Engine, EngineAvailability, RunningVm, VmLaunchSpec } from '../engine.js';
+import type { Engine, EngineAvailability, ExitReason, RunningVm, VmLaunchSpec } from '../engine.js';
 import type { HostFlavour } from '../host-flavour.js';
 import { identify, isAlive, readCmdline, type ProcessIdentity } from '../proc.js';
 import { buildQemuArgs, isOurQemu, qemuRunPaths, validateLaunchSpec, type QemuAccelerator, type QemuRunPaths } from './command-line.js';
@@ -23,6 +23,26 @@ const execFileAsync = promisify(execFile);
 const CONSOLE_LOG_ROTATE_BYTES = 4 * 1024 * 1024;
 const QMP_STARTUP_TIMEOUT_MS = 15_000;
 const QMP_RETRY_MS = 20;
+const LINUX_POWER_OFF_MESSAGE = 'reboot: Power down';
+
+/** The last `bytes` of a file as text ('' when it is missing). */
+async function readTail(path: string, bytes: number): Promise<string> {
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch {
+    return '';
+  }
+  try {
+    const { size } = await handle.stat();
+    const length = Math.min(size, bytes);
+    const buffer = Buffer.alloc(length);
+    await handle.read(buffer, 0, length, size - length);
+    return buffer.toString('latin1');
+  } finally {
+    await handle.close();
+  }
+}
 
 export interface QemuEngineOptions {
   log: Logger;
@@ -144,6 +164,20 @@ export class QemuEngine implements Engine {
     await vm.startConsole();
     this.options.log.info({ vm: spec.id, pid: identity.pid }, 'qemu re-attached');
     return vm;
+  }
+
+  async goneReason(spec: VmLaunchSpec): Promise<ExitReason> {
+    const paths = qemuRunPaths(spec.runDir);
+    const consoleTail = await readTail(paths.consoleLog, 4096);
+    // Linux prints this (at KERN_EMERG, so even with `quiet`) right before it powers off.
+    if (consoleTail.includes(LINUX_POWER_OFF_MESSAGE)) return { kind: 'poweroff' };
+    const stderr = (await readTail(paths.stderrLog, 1000)).trim().split('\n').slice(-2).join(' | ');
+    const lastLine = consoleTail.trim().split('\n').at(-1)?.trim() ?? '';
+    const known = [stderr && `qemu said: ${stderr}`, lastLine && `last console line: ${JSON.stringify(lastLine.slice(-200))}`].filter(Boolean);
+    return {
+      kind: 'crashed',
+      message: `the qemu process of VM ${spec.name} ended while the daemon was not running${known.length ? ` (${known.join('; ')})` : ''}`,
+    };
   }
 
   /** The live QEMU of this run directory, from its pid file, or null. */

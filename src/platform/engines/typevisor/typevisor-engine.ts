@@ -10,13 +10,13 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import type { Engine, EngineAvailability, RunningVm, VmLaunchSpec } from '../engine.js';
+import type { Engine, EngineAvailability, ExitReason, RunningVm, VmLaunchSpec } from '../engine.js';
 import type { HostFlavour } from '../host-flavour.js';
 import { validateLaunchSpec } from '../launch-spec.js';
 import { identify, isAlive, readCmdline, type ProcessIdentity } from '../proc.js';
 import { isOurVmm, typevisorRunPaths, vmmArguments, type TypevisorRunPaths } from './run-paths.js';
 import { VmmApiClient } from './vmm-api-client.js';
-import { configureAndStart, type VmInfo } from './vmm-api.js';
+import { configureAndStart, type VmInfo, type VmmExitRecord } from './vmm-api.js';
 import { TypevisorVm } from './typevisor-vm.js';
 
 const API_STARTUP_TIMEOUT_MS = 15_000;
@@ -137,6 +137,19 @@ export class TypevisorEngine implements Engine {
     await vm.startConsole();
     this.options.log.info({ vm: spec.id, pid: identity.pid }, 'typevisor VMM re-attached');
     return vm;
+  }
+
+  async goneReason(spec: VmLaunchSpec): Promise<ExitReason> {
+    const paths = typevisorRunPaths(spec.runDir);
+    let record: VmmExitRecord | null = null;
+    try {
+      record = JSON.parse(await readFile(paths.exitRecord, 'utf8')) as VmmExitRecord;
+    } catch {
+      record = null;
+    }
+    if (record?.reason === 'poweroff') return { kind: 'poweroff' };
+    const detail = record?.message ?? 'it left no exit record';
+    return { kind: 'crashed', message: `the typevisor VMM of VM ${spec.name} ended while the daemon was not running (${detail})` };
   }
 
   private async findProcess(paths: TypevisorRunPaths): Promise<ProcessIdentity | null> {
