@@ -28,19 +28,28 @@ const fromRow = (r: VmRow): VmRecord => ({
 });
 
 export class VmStore {
-  constructor(private readonly db: Db) {}
+  // Prepared once: GET /vms is the hottest request of the API.
+  private readonly selectAll;
+  private readonly selectById;
+  private readonly selectByName;
+
+  constructor(private readonly db: Db) {
+    this.selectAll = db.prepare('SELECT * FROM vms ORDER BY name');
+    this.selectById = db.prepare('SELECT * FROM vms WHERE id = ?');
+    this.selectByName = db.prepare('SELECT * FROM vms WHERE name = ?');
+  }
 
   all(): VmRecord[] {
-    return (this.db.prepare('SELECT * FROM vms ORDER BY name').all() as VmRow[]).map(fromRow);
+    return (this.selectAll.all() as VmRow[]).map(fromRow);
   }
 
   byId(id: string): VmRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM vms WHERE id = ?').get(id) as VmRow | undefined;
+    const r = this.selectById.get(id) as VmRow | undefined;
     return r && fromRow(r);
   }
 
   byName(name: string): VmRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM vms WHERE name = ?').get(name) as VmRow | undefined;
+    const r = this.selectByName.get(name) as VmRow | undefined;
     return r && fromRow(r);
   }
 
