@@ -13,6 +13,7 @@ import { VirtioVsockDevice } from '../devices/virtio/vsock/device.js';
 import {
   VsockHeader, VsockOp, VsockQueue, decodeVsockHeader, encodeVsockHeader, type VsockPacketHeader,
 } from '../devices/virtio/vsock/layout.js';
+import { native } from '../sys/native.js';
 import { UnixVsockSockets } from './vsock-unix.js';
 
 const MEM = 4 << 20;
@@ -75,6 +76,22 @@ describe('vsock over Unix sockets', () => {
 
   it('refuses a path held by a live listener', () => {
     assert.throws(() => UnixVsockSockets.listen(uds), /in use by a live listener/);
+  });
+
+  it('replaces a stale socket file and refuses a non-socket path', () => {
+    const stale = join(dir, 'stale.sock');
+    const first = UnixVsockSockets.listen(stale);
+    // Close the listening fd but keep the file, as a VMM that died would.
+    const internals = first as unknown as { listener: number };
+    native().close(internals.listener);
+    internals.listener = -1;
+    first.dispose();
+    assert.ok(fs.existsSync(stale));
+    const second = UnixVsockSockets.listen(stale);
+    second.dispose();
+    assert.equal(fs.existsSync(stale), false);
+    fs.writeFileSync(join(dir, 'plain'), 'x');
+    assert.throws(() => UnixVsockSockets.listen(join(dir, 'plain')), /exists and is not a socket/);
   });
 
   it('host-initiated: CONNECT <port>, OK <hostport>, then bytes both ways', async () => {
