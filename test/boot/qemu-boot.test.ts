@@ -94,12 +94,12 @@ function bootElf(dir: string, mem: RegionGuestMemory, setup: BootSetup): Uint8Ar
 }
 
 /** Run QEMU until `marker END` appears on the serial port (a file: a pipe can drop characters under load). */
-function runQemu(elfPath: string, serialPath: string, marker: string, timeoutMs: number): Promise<string> {
+function runQemu(elfPath: string, serialPath: string, marker: string, vcpus: number, timeoutMs: number): Promise<string> {
   return new Promise((resolve) => {
     writeFileSync(serialPath, '');
     const qemu = spawn('qemu-system-x86_64', [
       '-M', 'microvm,acpi=off,isa-serial=on,rtc=on,pit=on,pic=on',
-      '-cpu', 'max', '-m', String(MEMORY / MiB), '-smp', '1',
+      '-cpu', 'max', '-m', String(MEMORY / MiB), '-smp', String(vcpus),
       '-nographic', '-nodefaults', '-no-reboot', '-serial', `file:${serialPath}`,
       '-kernel', elfPath,
     ], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -123,11 +123,37 @@ function runQemu(elfPath: string, serialPath: string, marker: string, timeoutMs:
   });
 }
 
-const kernels = [
-  { name: 'bzImage (64-bit boot protocol)', file: '.cache/kernels/cloud/vmlinuz', format: 'bzImage', elfEntry: undefined },
-  { name: 'ELF vmlinux (PVH entry)', file: '.cache/kernels/cloud/vmlinux', format: 'pvh', elfEntry: undefined },
+interface BootCase {
+  name: string;
+  file: string;
+  format: 'bzImage' | 'pvh' | 'elf';
+  elfEntry?: 'pvh' | '64bit';
+  vcpus?: number;
+  extraCmdline?: string;
+  /** Kernel log lines proving the case did what it is for. */
+  expectLines?: string[];
+}
+
+const kernels: BootCase[] = [
+  { name: 'bzImage (64-bit boot protocol)', file: '.cache/kernels/cloud/vmlinuz', format: 'bzImage' },
+  { name: 'ELF vmlinux (PVH entry)', file: '.cache/kernels/cloud/vmlinux', format: 'pvh' },
   { name: 'ELF vmlinux (64-bit entry, synthetic setup header)', file: '.cache/kernels/cloud/vmlinux', format: 'elf', elfEntry: '64bit' },
-] as const;
+  {
+    // Debian's generic kernel has CONFIG_X86_MPPARSE; with acpi=off it takes SMP and IOAPIC wiring from our MP table.
+    name: 'generic bzImage with acpi=off (MP table, 2 vCPUs)',
+    file: '.cache/kernels/generic/vmlinuz',
+    format: 'bzImage',
+    vcpus: 2,
+    extraCmdline: 'acpi=off',
+    expectLines: [
+      'Intel MultiProcessor Specification v1.4',
+      'MPTABLE: OEM ID: TYPVSR',
+      'Processor #0 (Bootup-CPU)',
+      'Processor #1',
+      'smp: Brought up 1 node, 2 CPUs',
+    ],
+  },
+];
 
 for (const kernel of kernels) {
   test(`Debian cloud kernel boots to /init from our boot image: ${kernel.name}`, { timeout: 180_000 }, async (t) => {
@@ -144,8 +170,9 @@ for (const kernel of kernels) {
       execFileSync('bash', [join(repo, 'scripts/build-initramfs.sh'), '--out', initrdPath, '--init-snippet',
         `echo "${marker} cmdline=$(cat /proc/cmdline)"; echo "${marker} END"`], { stdio: 'ignore' });
       const memory = RegionGuestMemory.anonymous(MEMORY);
-      const { rsdpAddress } = writeAcpiTables(memory, { vcpus: 1 });
-      const cmdline = `console=ttyS0 panic=-1 typevisor.loader=${kernel.format} loglevel=7`;
+      const vcpus = kernel.vcpus ?? 1;
+      const { rsdpAddress } = writeAcpiTables(memory, { vcpus });
+      const cmdline = `console=ttyS0 panic=-1 typevisor.loader=${kernel.format} loglevel=7${kernel.extraCmdline ? ` ${kernel.extraCmdline}` : ''}`;
       const setup = loadKernel({
         kernel: readFileSync(kernelPath),
         kernelPath,
@@ -153,14 +180,14 @@ for (const kernel of kernels) {
         cmdline,
         memory,
         ramRanges: guestRamRanges(MEMORY),
-        vcpus: 1,
+        vcpus,
         acpiRsdpAddress: rsdpAddress,
         ...(kernel.elfEntry ? { elfEntry: kernel.elfEntry } : {}),
       });
       assert.equal(setup.format, kernel.format);
       const elfPath = join(dir, 'boot.elf');
       writeFileSync(elfPath, bootElf(dir, memory, setup));
-      const log = await runQemu(elfPath, join(dir, 'serial.log'), marker, 150_000);
+      const log = await runQemu(elfPath, join(dir, 'serial.log'), marker, vcpus, 150_000);
       const expect = (what: string, ok: boolean) =>
         assert.ok(ok, `${what}\n--- serial log (head) ---\n${log.slice(0, 2500)}\n--- (tail) ---\n${log.slice(-2500)}`);
       expect('/init reports our command line', log.includes(`${marker} cmdline=${cmdline}`));
@@ -173,7 +200,10 @@ for (const kernel of kernels) {
       ]) {
         expect(`e820 ${line}`, log.includes(`BIOS-e820: ${line}`));
       }
-      expect('RSDP found', log.includes('ACPI: RSDP 0x00000000000E0000 000024 (v02 TYPVSR)'));
+      if (!kernel.extraCmdline?.includes('acpi=off')) {
+        expect('RSDP found', log.includes('ACPI: RSDP 0x00000000000E0000 000024 (v02 TYPVSR)'));
+      }
+      for (const line of kernel.expectLines ?? []) expect(line, log.includes(line));
       expect('initrd unpacked', /Trying to unpack rootfs image as initramfs/.test(log));
     } finally {
       // TYPEVISOR_KEEP_TEST_FILES=1 keeps boot.elf and the initrd for a manual qemu run.
