@@ -8,9 +8,8 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { demoBoot } from '../../src/platform/demo.js';
-import { cleanup, startDaemon, tempDataDir, type DaemonProcess } from './helpers.js';
+import { cleanup, cliArgs, startDaemon, tempDataDir, type DaemonProcess } from './helpers.js';
 
-const ENTRY = join(import.meta.dirname, 'cli-entry.ts');
 let d: DaemonProcess;
 let home: string;
 
@@ -29,7 +28,7 @@ function cli(args: string[], opts: { env?: Record<string, string>; stdin?: strin
   return new Promise((resolve) => {
     const env: Record<string, string | undefined> = { ...process.env, XDG_CONFIG_HOME: join(home, 'config'), TYPEVISOR_SERVER: d.url, TYPEVISOR_TOKEN: d.token, ...opts.env };
     for (const [k, v] of Object.entries(env)) if (v === '') delete env[k];
-    const p = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, cliArgs(...args), { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (b: Buffer) => (stdout += b));

@@ -3,7 +3,7 @@
  * directory, a small HTTP client and WebSocket helpers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -11,7 +11,11 @@ import Database from 'better-sqlite3';
 import WebSocket from 'ws';
 import { dumpDatabase } from '../../src/platform/store/database.js';
 
-const ENTRY = join(import.meta.dirname, 'cli-entry.ts');
+/** node arguments that run the platform CLI: the .ts entry under tsx, or the compiled one from dist/. */
+export function cliArgs(...args: string[]): string[] {
+  const ts = join(import.meta.dirname, 'cli-entry.ts');
+  return existsSync(ts) ? ['--import', 'tsx', ts, ...args] : [join(import.meta.dirname, 'cli-entry.js'), ...args];
+}
 
 export interface DaemonProcess {
   url: string;
@@ -31,7 +35,7 @@ export function tempDataDir(): string {
 export async function startDaemon(opts: { dataDir?: string; token?: string; demo?: boolean } = {}): Promise<DaemonProcess> {
   const dataDir = opts.dataDir ?? tempDataDir();
   const token = opts.token ?? `tv_test_${randomBytes(16).toString('hex')}`;
-  const args = ['--import', 'tsx', ENTRY, 'serve', '--data', dataDir, '--listen', '127.0.0.1:0'];
+  const args = cliArgs('serve', '--data', dataDir, '--listen', '127.0.0.1:0');
   if (opts.demo !== true) args.push('--no-demo');
   const proc = spawn(process.execPath, args, {
     env: { ...process.env, TYPEVISOR_BOOTSTRAP_TOKEN: token, TYPEVISOR_LOG_LEVEL: 'warn' },
