@@ -16,6 +16,8 @@ import { check, EPOLLIN, EPOLLOUT, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, 
 const EAGAIN = 11;
 const ECONNREFUSED = 111;
 const SHUT_WR = 1;
+/** accept() errors that mean "no resources now" (EMFILE, ENFILE, ENOBUFS, ENOMEM). */
+const RESOURCE_ERRORS = new Set([24, 23, 105, 12]);
 /** epoll data tag of the listener; other sockets are tagged with their fd. */
 const LISTENER_TAG = 0xffffffff;
 
@@ -27,6 +29,7 @@ export class UnixVsockSockets implements VsockHostSockets {
   /** Every socket handed to the device and not yet closed (closed by dispose() if the device did not). */
   private readonly open = new Set<number>();
   private readonly events = new Uint32Array(64 * 2);
+  private listenerPaused = false;
 
   private constructor(readonly udsPath: string, listener: number, epollFd: number) {
     this.listener = listener;
@@ -49,8 +52,12 @@ export class UnixVsockSockets implements VsockHostSockets {
 
   accept(): number | null {
     const fd = native().accept(this.listener);
-    // EAGAIN: nothing pending. Other errors (a client that gave up, EMFILE) leave nothing to accept now.
-    if (fd < 0) return null;
+    if (fd < 0) {
+      // Out of descriptors: the listener stays readable, so stop watching it until a socket closes
+      // (level-triggered epoll would otherwise spin the device thread).
+      if (RESOURCE_ERRORS.has(-fd)) this.pauseListener();
+      return null; // EAGAIN: nothing pending; ECONNABORTED: a client that gave up
+    }
     this.open.add(fd);
     return fd;
   }
@@ -85,6 +92,7 @@ export class UnixVsockSockets implements VsockHostSockets {
     if (!this.open.delete(socket)) return; // not ours, or already closed: never close a reused fd number
     this.registered.delete(socket); // close() removes it from the epoll set
     native().close(socket);
+    this.resumeListener();
   }
 
   /**
@@ -104,6 +112,17 @@ export class UnixVsockSockets implements VsockHostSockets {
     const op = current === undefined ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
     check(native().epollCtl(this.epollFd, op, socket, events, socket), 'epoll_ctl vsock socket');
     this.registered.set(socket, events);
+  }
+
+  private pauseListener(): void {
+    if (this.listenerPaused) return;
+    native().epollCtl(this.epollFd, EPOLL_CTL_DEL, this.listener, 0, 0);
+    this.listenerPaused = true;
+  }
+
+  private resumeListener(): void {
+    if (!this.listenerPaused || this.listener < 0) return;
+    if (native().epollCtl(this.epollFd, EPOLL_CTL_ADD, this.listener, EPOLLIN, LISTENER_TAG) === 0) this.listenerPaused = false;
   }
 
   /** Waits up to `timeoutMs` for a watched socket to be ready; returns how many are (tests and simple loops). */

@@ -343,6 +343,21 @@ describe('virtio-vsock', () => {
     assert.deepEqual(ops(takeRx()), [VsockOp.RESPONSE]);
   });
 
+  it('consumes rx buffers too small for any payload instead of retrying them forever', () => {
+    const { host, device, drivers, addRxBuffers, takeRx, guestSend } = setup();
+    host.listeningPorts.add(1234);
+    addRxBuffers(1);
+    guestSend({ op: VsockOp.REQUEST });
+    takeRx();
+    host.connected.get(1234)!.send('data');
+    addRxBuffers(1, 44);
+    device.onBackendReady();
+    assert.deepEqual(drivers[VsockQueue.RX]!.takeUsed().map((u) => u.len), [0]);
+    assert.equal(device.metrics().errors, 1);
+    addRxBuffers(1);
+    assert.equal(text(takeRx()[0]!.payload), 'data');
+  });
+
   it('caps the number of connections', () => {
     const { host, device, addRxBuffers, takeRx, guestSend } = setup();
     host.listeningPorts.add(1234);

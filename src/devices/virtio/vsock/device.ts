@@ -327,6 +327,11 @@ export class VirtioVsockDevice implements VirtioDevice {
       this.counters.dropped++;
       return 0; // an rx buffer that cannot hold a header: consume it, unused
     }
+    if (writer.remaining === VsockHeader.SIZE) {
+      // No room for payload: Linux never posts such buffers. Consume it, or we would retry it forever.
+      this.counters.dropped++;
+      return 0;
+    }
     const headerViews = writer.views(VsockHeader.SIZE);
     let total = 0;
     let eof = false;
