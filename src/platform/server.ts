@@ -19,6 +19,7 @@ import { registerVmRoutes } from './routes/vm-routes.js';
 import { registerAdminRoutes } from './routes/admin-routes.js';
 import { registerSystemRoutes } from './routes/system-routes.js';
 import { addRoute } from './http/route.js';
+import { registerStaticUi } from './http/static-ui.js';
 
 export type RoutePlugin = (app: FastifyInstance, ctx: PlatformContext) => void | Promise<void>;
 
@@ -109,6 +110,7 @@ export async function buildServer(ctx: PlatformContext, opts: ServerOptions = {}
   registerVmRoutes(app, ctx);
   registerSystemRoutes(app, ctx);
   for (const plugin of opts.plugins ?? []) await plugin(app, ctx);
+  await registerStaticUi(app); // web UI at / (web/dist), SPA fallback
 
   addRoute(app, {
     method: 'GET', url: '/api/v1/openapi.json', access: 'public',
