@@ -88,3 +88,15 @@ export async function createTap(name: string): Promise<() => Promise<void>> {
     await run('ip', ['link', 'del', name]).catch(() => undefined);
   };
 }
+
+/**
+ * A script beside this one, runnable by a child node: the .ts source under tsx
+ * (`node --import tsx --test`), or the compiled .js under dist/ (scripts/run-tests.mjs).
+ */
+export function siblingScript(name: string): { path: string; nodeArgs: string[] } {
+  const compiled = import.meta.filename.endsWith('.js');
+  return {
+    path: join(import.meta.dirname, `${name}${compiled ? '.js' : '.ts'}`),
+    nodeArgs: compiled ? [] : ['--import', import.meta.resolve('tsx')],
+  };
+}

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { RunningVm, VmLaunchSpec } from '../../src/platform/engines/engine.js';
 import { detectHostFlavour } from '../../src/platform/engines/host-flavour.js';
 import { QemuEngine } from '../../src/platform/engines/qemu/qemu-engine.js';
-import { ConsoleCapture, createTap, makeRunDir, nextExit, nextState, processExists, quietLog } from './helpers.js';
+import { ConsoleCapture, createTap, makeRunDir, nextExit, nextState, processExists, quietLog, siblingScript } from './helpers.js';
 import { GUEST_POWER_BUTTON, GUEST_READY, testGuest, type TestGuest } from './guest-fixture.js';
 
 // Generous: on a loaded shared host a TCG boot took up to 30 s.
@@ -139,7 +139,8 @@ test('lifecycle: console, typing, pause/resume, metrics, reboot, re-attach, ACPI
 test('a VM outlives a kill -9 of its daemon; killing qemu afterwards is a crash', async () => {
   const guest = await testGuest();
   const spec = await launchSpec(guest, 'orphan');
-  const daemon = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'daemon-child.ts'), JSON.stringify(spec)], {
+  const daemonScript = siblingScript('daemon-child');
+  const daemon = spawn(process.execPath, [...daemonScript.nodeArgs, daemonScript.path, JSON.stringify(spec)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let qemuPid = 0;

@@ -6,20 +6,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { RunningVm, VmLaunchSpec } from '../../src/platform/engines/engine.js';
 import { detectHostFlavour, type HostFlavour } from '../../src/platform/engines/host-flavour.js';
 import { TypevisorEngine } from '../../src/platform/engines/typevisor/typevisor-engine.js';
-import { ConsoleCapture, makeRunDir, nextExit, nextState, processExists, quietLog } from './helpers.js';
+import { ConsoleCapture, makeRunDir, nextExit, nextState, processExists, quietLog, siblingScript } from './helpers.js';
 
+const fakeVmm = siblingScript('fake-vmm');
 const hardwareHost: HostFlavour = { kind: 'vmx', hardwareKvm: true, description: '/dev/kvm backed by VMX hardware virtualization (kvm_intel)' };
 
 function fakeVmmEngine(): TypevisorEngine {
   return new TypevisorEngine({
     log: quietLog,
     hostFlavour: async () => hardwareHost,
-    entryPoint: join(import.meta.dirname, 'fake-vmm.ts'),
-    nodeArgs: ['--import', import.meta.resolve('tsx')],
+    entryPoint: fakeVmm.path,
+    nodeArgs: fakeVmm.nodeArgs,
   });
 }
 
@@ -125,8 +125,8 @@ test('the typevisor engine refuses disk-only boots and reports VMM start failure
     const broken = new TypevisorEngine({
       log: quietLog,
       hostFlavour: async () => hardwareHost,
-      entryPoint: join(import.meta.dirname, 'fake-vmm.ts'),
-      nodeArgs: ['--import', import.meta.resolve('tsx'), '--eval', 'process.stderr.write("vmm: no such device /dev/kvm\\n"); process.exit(3)'],
+      entryPoint: fakeVmm.path,
+      nodeArgs: [...fakeVmm.nodeArgs, '--eval', 'process.stderr.write("vmm: no such device /dev/kvm\\n"); process.exit(3)'],
     });
     await assert.rejects(broken.start(spec), /typevisor VMM failed to start \(exit code 3\): vmm: no such device \/dev\/kvm/);
   } finally {
