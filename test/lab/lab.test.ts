@@ -73,7 +73,7 @@ test('KVM lab: L1 has /dev/kvm, Node.js opens it, QEMU -enable-kvm boots an L2 k
   const exitMs = Number(/L2_EXIT_MS=(\d+)/.exec(l2Report)?.[1]);
   assert.ok(markerMs > 0 && exitMs >= markerMs, `L2 timing report: ${l2Report}`);
   t.diagnostic(
-    `KVM lab: L1 up in ${result.l1BootMs} ms, whole L1 run ${result.totalMs} ms; ` +
+    `KVM lab: queued ${result.queuedMs} ms behind other lab runs; L1 up in ${result.l1BootMs} ms, whole L1 run ${result.totalMs} ms; ` +
       `L2 (qemu -enable-kvm microvm, Debian cloud kernel) spawn->marker ${markerMs} ms, spawn->exit ${exitMs} ms`,
   );
 });
