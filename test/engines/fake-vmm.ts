@@ -102,6 +102,8 @@ const api = createHttpServer((req, res) => {
           consoleWrite(`fake guest booted: ${JSON.stringify({ boot: config.boot, drives: Object.keys(config.drives), nets: Object.keys(config.nets) })}\r\n`);
           return send(res, 204);
         case 'PowerButton':
+          // A VMM without ACPI power button support (ids starting "nobutton"): the engine must force the stop.
+          if (id.startsWith('nobutton')) return fault(res, 400, 'PowerButton is not supported');
           consoleWrite('fake guest: power button\r\n');
           send(res, 204);
           return exitWith('poweroff');

@@ -133,3 +133,19 @@ test('the typevisor engine refuses disk-only boots and reports VMM start failure
     await rm(spec.runDir, { recursive: true, force: true });
   }
 });
+
+test('when the power button request fails, shutdown forces the stop at once', async () => {
+  const spec = await launchSpec('nobutton');
+  let vm: RunningVm | undefined;
+  try {
+    vm = await fakeVmmEngine().start(spec);
+    const exited = nextExit(vm, 15_000);
+    const began = Date.now();
+    await vm.shutdown(60_000);
+    assert.deepEqual(await exited, { kind: 'poweroff' });
+    assert.ok(Date.now() - began < 10_000, `shutdown took ${Date.now() - began} ms`);
+  } finally {
+    await vm?.kill();
+    await rm(spec.runDir, { recursive: true, force: true });
+  }
+});

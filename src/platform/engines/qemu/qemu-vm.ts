@@ -68,14 +68,17 @@ export class QemuVm extends SupervisedVm {
     if (this.hasExited) return;
     this.assertAttached('shutdown');
     this.stopRequested = true;
+    let buttonPressed = true;
     try {
       // A paused guest cannot see the power button.
       if (this.state === 'paused') await this.qmp.execute('cont');
       await this.qmp.execute('system_powerdown');
     } catch (error) {
       this.log.warn({ vm: this.spec.id, err: error }, 'system_powerdown failed; forcing the stop');
+      buttonPressed = false;
     }
-    if (await this.waitExit(timeoutMs)) return;
+    // Without a pressed button there is nothing to wait for.
+    if (await this.waitExit(buttonPressed ? timeoutMs : 0)) return;
     this.log.info({ vm: this.spec.id, timeoutMs }, 'guest did not power off in time: quitting qemu');
     try {
       await this.qmp.execute('quit', undefined, QUIT_GRACE_MS);

@@ -40,13 +40,16 @@ export class TypevisorVm extends SupervisedVm {
     if (this.hasExited) return;
     this.assertAttached('shutdown');
     this.stopRequested = true;
+    let buttonPressed = true;
     try {
       if (this.state === 'paused') await this.api.patch('/vm', { state: 'Resumed' });
       await this.action('PowerButton');
     } catch (error) {
       this.log.warn({ vm: this.spec.id, err: error }, 'power button failed; forcing the stop');
+      buttonPressed = false;
     }
-    if (await this.waitExit(timeoutMs)) return;
+    // Without a pressed button there is nothing to wait for.
+    if (await this.waitExit(buttonPressed ? timeoutMs : 0)) return;
     this.log.info({ vm: this.spec.id, timeoutMs }, 'guest did not power off in time: terminating the VMM');
     try {
       process.kill(this.pid, 'SIGTERM');
