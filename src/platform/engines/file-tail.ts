@@ -63,10 +63,11 @@ export class FileTail extends EventEmitter {
       .catch(() => undefined);
   }
 
-  /** Read everything up to the current end, then stop following. */
-  async stop(): Promise<void> {
+  /** Stop following; with `drain`, first read everything up to the current end. */
+  async stop(drain = true): Promise<void> {
     if (this.stopped) return;
-    this.chain = this.chain.then(() => this.drain()).catch(() => undefined);
+    if (drain) this.chain = this.chain.then(() => this.drain()).catch(() => undefined);
+    else this.stopped = true;
     await this.chain;
     this.stopped = true;
     this.watcher?.close();

@@ -128,7 +128,8 @@ export class QemuVm extends SupervisedVm {
   protected async closeConnections(): Promise<void> {
     this.qmp.close();
     this.consoleInput.close();
-    await this.consoleTail.stop();
+    // A detached handle says nothing more: a new handle takes over the console from here.
+    await this.consoleTail.stop(!this.detached);
   }
 
   protected async judgeExit(end: ProcessEnd): Promise<ExitReason> {
