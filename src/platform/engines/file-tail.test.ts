@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileTail } from './file-tail.js';
@@ -47,6 +47,27 @@ test('a missing file is created and followed', async () => {
     await tail.start();
     await appendFile(path, 'hello');
     await until(() => seen === 'hello');
+    await tail.stop();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a file past the rotation size is copied aside and cut, and following goes on', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'tail-'));
+  const path = join(dir, 'console.log');
+  try {
+    const tail = new FileTail(path, 0, 50, { atBytes: 100, toPath: `${path}.1` });
+    let seen = '';
+    tail.on('data', (chunk: Buffer) => (seen += chunk.toString()));
+    await tail.start();
+    await appendFile(path, 'a'.repeat(150));
+    await until(() => seen.length === 150);
+    await until(() => tail.position === 0);
+    assert.equal((await stat(path)).size, 0);
+    assert.equal(await readFile(`${path}.1`, 'utf8'), 'a'.repeat(150));
+    await appendFile(path, 'more');
+    await until(() => seen === `${'a'.repeat(150)}more`);
     await tail.stop();
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -3,13 +3,22 @@
  * new bytes in order. inotify (fs.watch) gives low latency; a slow poll covers
  * missed events. A file that shrinks was truncated: reading restarts at 0.
  *
+ * The writer is a guest's serial port, so its size is guest-controlled: with
+ * `rotate`, once the file reaches `atBytes` it is copied to `toPath` and cut to
+ * zero (the writer appends with O_APPEND, so it carries on at the new end).
+ *
  * Emits 'data' (Buffer).
  */
 import { EventEmitter } from 'node:events';
 import { watch, type FSWatcher } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { copyFile, open, type FileHandle } from 'node:fs/promises';
 
 const READ_CHUNK_BYTES = 64 * 1024;
+
+export interface FileTailRotation {
+  atBytes: number;
+  toPath: string;
+}
 
 export class FileTail extends EventEmitter {
   private handle: FileHandle | null = null;
@@ -23,6 +32,7 @@ export class FileTail extends EventEmitter {
     private readonly path: string,
     private offset: number,
     private readonly pollMs = 1000,
+    private readonly rotate: FileTailRotation | null = null,
   ) {
     super();
   }
@@ -58,7 +68,7 @@ export class FileTail extends EventEmitter {
     this.chain = this.chain
       .then(() => {
         this.queued = false;
-        return this.drain();
+        return this.drainAndRotate();
       })
       .catch(() => undefined);
   }
@@ -75,6 +85,17 @@ export class FileTail extends EventEmitter {
     const handle = this.handle;
     this.handle = null;
     await handle?.close().catch(() => undefined);
+  }
+
+  private async drainAndRotate(): Promise<void> {
+    await this.drain();
+    const handle = this.handle;
+    if (this.rotate === null || handle === null || this.stopped || this.offset < this.rotate.atBytes) return;
+    await copyFile(this.path, this.rotate.toPath);
+    await this.drain(); // what arrived during the copy
+    // Bytes appended between this drain and the truncation are lost: a window of microseconds.
+    await handle.truncate(0);
+    this.offset = 0;
   }
 
   private async drain(): Promise<void> {

@@ -22,6 +22,8 @@ import type { QemuRunPaths } from './command-line.js';
 /** SHUTDOWN causes (QAPI ShutdownCause) that mean an orderly stop, not a crash. */
 const ORDERLY_SHUTDOWN_CAUSES = new Set(['guest-shutdown', 'host-qmp-quit', 'host-ui']);
 const QUIT_GRACE_MS = 3000;
+/** A guest that prints without end must not fill the host's disk: console.log is cut at this size. */
+const CONSOLE_LOG_MAX_BYTES = 16 * 1024 * 1024;
 /** How long to wait for QMP's last messages once the process is gone. */
 const QMP_DRAIN_MS = 1000;
 
@@ -51,7 +53,10 @@ export class QemuVm extends SupervisedVm {
     this.consoleLogPath = params.paths.consoleLog;
     this.qmp = params.qmp;
     this.watchQmp(this.qmp);
-    this.consoleTail = new FileTail(params.paths.consoleLog, params.consoleOffset);
+    this.consoleTail = new FileTail(params.paths.consoleLog, params.consoleOffset, 1000, {
+      atBytes: CONSOLE_LOG_MAX_BYTES,
+      toPath: `${params.paths.consoleLog}.1`,
+    });
     this.consoleTail.on('data', (chunk: Buffer) => this.emit('console', chunk));
     this.consoleInput = new ConsoleSocket(params.paths.consoleSocket, () => !this.watch.exited && !this.detached);
     // QEMU also sends the output to the connected client; the log already has it.
