@@ -22,6 +22,7 @@
 #include <sys/timerfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #include <pthread.h>
@@ -528,6 +529,24 @@ static napi_value n_set_nonblocking(napi_env env, napi_callback_info info) {
   return make_int(env, fcntl(fd, F_SETFL, fl) < 0 ? -errno : 0);
 }
 
+/* writev(fd, [buffers]) -> bytes written or -errno: one packet from several guest buffers without a copy. */
+static napi_value n_writev(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t fd;
+  uint32_t n;
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  CHECK(napi_get_array_length(env, argv[1], &n));
+  if (n > 64) return make_int(env, -EINVAL);
+  struct iovec iov[64];
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value el;
+    CHECK(napi_get_element(env, argv[1], i, &el));
+    if (get_bytes(env, el, &iov[i].iov_base, &iov[i].iov_len) < 0) return make_int(env, -EINVAL);
+  }
+  ssize_t r = writev(fd, iov, (int)n);
+  return make_int(env, r < 0 ? -errno : r);
+}
+
 static napi_value n_strerror(napi_env env, napi_callback_info info) {
   ARGS(1);
   int32_t e;
@@ -572,6 +591,7 @@ static napi_value init(napi_env env, napi_value exports) {
       FN("accept", n_accept),
       FN("shutdown", n_shutdown),
       FN("setNonBlocking", n_set_nonblocking),
+      FN("writev", n_writev),
       FN("strerror", n_strerror),
 #undef FN
   };

@@ -48,6 +48,7 @@ export interface NativeAddon {
   accept(fd: number): number;
   shutdown(fd: number, how: number): number;
   setNonBlocking(fd: number, on: boolean): number;
+  writev(fd: number, buffers: readonly ArrayBufferView[]): number;
   strerror(errno: number): string;
 }
 
@@ -94,6 +95,7 @@ export const MAP_PRIVATE = 0x02;
 export const MAP_ANONYMOUS = 0x20;
 export const MAP_NORESERVE = 0x4000;
 export const MADV_DONTNEED = 4;
+export const MADV_REMOVE = 9;
 export const MADV_MERGEABLE = 12;
 export const MADV_HUGEPAGE = 14;
 export const EFD_NONBLOCK = 0o4000;

@@ -14,18 +14,26 @@ import {
 import { LegacyDevices, type LegacyDevicesStateV1 } from '../devices/legacy/index.js';
 import { PciRoot, PCI_CONFIG_IO_SIZE, type PciRootStateV1 } from '../devices/pci/root.js';
 import { ExitKind, type ExitMailbox } from './exit-mailbox.js';
-import type { GsiRouter } from './irq-routing.js';
+import type { InterruptRouter } from './irq-routing.js';
+import type { VmConfig } from './config.js';
+import type { SharedGuestRam } from './guest-ram.js';
+import type { VirtioPciStateV1 } from '../devices/virtio/transport/pci.js';
+import { createVirtioDevices, type VirtioSet } from './virtio-devices.js';
 
 /** Every device's persisted state, for snapshots. */
 export interface DevicesStateV1 {
   version: 1;
   legacy: LegacyDevicesStateV1;
   pci: PciRootStateV1;
+  /** One per virtio function, in the order the config creates them. */
+  virtio: VirtioPciStateV1[];
 }
 
 export interface DeviceManagerOptions {
+  config: VmConfig;
+  ram: SharedGuestRam;
   memory: GuestMemory;
-  router: GsiRouter;
+  router: InterruptRouter;
   onConsoleOutput(bytes: Uint8Array): void;
   onPowerOff(): void;
   onReset(reason: string): void;
@@ -36,6 +44,9 @@ export class DeviceManager {
   readonly mmio = new Bus();
   readonly legacy: LegacyDevices;
   readonly pci = new PciRoot();
+  readonly virtio: VirtioSet;
+  /** Problems to report (a device that needed a reset, ...), drained by the worker. */
+  readonly warnings: string[] = [];
 
   constructor(readonly options: DeviceManagerOptions) {
     this.legacy = new LegacyDevices({
@@ -47,6 +58,15 @@ export class DeviceManager {
     this.legacy.attach(this.pio);
     this.pio.insert(PCI_CONFIG_ADDRESS_PORT, PCI_CONFIG_IO_SIZE, this.pci.configIo, 'pci config');
     this.mmio.insert(PCI_ECAM_START, PCI_ECAM_SIZE, this.pci.ecam, 'pci ecam');
+    this.virtio = createVirtioDevices({
+      config: options.config,
+      memory: options.memory,
+      ram: options.ram,
+      router: options.router,
+      pci: this.pci,
+      onConsoleOutput: (bytes) => options.onConsoleOutput(bytes),
+      onDeviceError: (name, e) => this.warnings.push(`${name}: the guest drove the device into an error; it needs a reset (${(e as Error)?.message ?? String(e)})`),
+    });
   }
 
   /** Puts every PCI BAR on the MMIO bus, and keeps it there when the guest moves it. */
@@ -62,6 +82,7 @@ export class DeviceManager {
 
   consoleInput(bytes: Uint8Array): void {
     this.legacy.com1.enqueueInput(bytes);
+    this.virtio.consoleInput(bytes);
   }
 
   pressPowerButton(): void {
@@ -69,13 +90,26 @@ export class DeviceManager {
   }
 
   save(): DevicesStateV1 {
-    return { version: 1, legacy: this.legacy.save(), pci: this.pci.save() };
+    return {
+      version: 1,
+      legacy: this.legacy.save(),
+      pci: this.pci.save(),
+      virtio: this.virtio.functions.map((f) => f.transport.save()),
+    };
   }
 
   restore(state: DevicesStateV1): void {
     if (state.version !== 1) throw new Error(`device state version ${String(state.version)} is not supported`);
     this.legacy.restore(state.legacy);
     this.pci.restore(state.pci);
+    if (state.virtio.length !== this.virtio.functions.length) {
+      throw new Error(`snapshot has ${state.virtio.length} virtio devices, the VM has ${this.virtio.functions.length}`);
+    }
+    state.virtio.forEach((s, i) => this.virtio.functions[i]!.transport.restore(s));
+  }
+
+  close(): void {
+    for (const f of this.virtio.functions) f.close();
   }
 
   /** Answers one vCPU exit. Unknown addresses read as all-ones and ignore writes, like a PC. */

@@ -11,8 +11,12 @@ import { GuestRam, type SharedGuestRam } from './guest-ram.js';
 import { ExitMailbox } from './exit-mailbox.js';
 import { GsiRouter } from './irq-routing.js';
 import { DeviceManager, type DevicesStateV1 } from './device-manager.js';
+import type { VmConfig } from './config.js';
+import { EFD_NONBLOCK, EPOLL_CTL_DEL } from '../sys/native.js';
+import type { VirtioPciTransport } from '../devices/virtio/transport/pci.js';
 
 export interface DeviceWorkerData {
+  config: VmConfig;
   vmFd: number;
   ram: SharedGuestRam;
   vcpus: number;
@@ -59,6 +63,8 @@ function main(): void {
   // Keep the last console line so a panic can be reported in words.
   let consoleTail = '';
   const devices = new DeviceManager({
+    config: data.config,
+    ram: data.ram,
     memory,
     router,
     onConsoleOutput: (bytes) => {
@@ -78,8 +84,47 @@ function main(): void {
   const epfd = check(native().epollCreate(), 'epoll_create');
   check(native().epollCtl(epfd, EPOLL_CTL_ADD, data.exitDoorbellFd, EPOLLIN, TAG_EXIT), 'epoll_ctl exit doorbell');
   check(native().epollCtl(epfd, EPOLL_CTL_ADD, data.controlDoorbellFd, EPOLLIN, TAG_CONTROL), 'epoll_ctl control');
-  devices.mapPciBars();
+  // Queue notifications: one ioeventfd per queue notify address, so a guest kick
+  // is an eventfd write inside KVM, never an exit (issue 3). Re-registered when
+  // the guest moves a BAR.
+  interface Notifier {
+    fd: number;
+    address: number;
+    transport: VirtioPciTransport;
+    queue: number;
+  }
+  let notifiers: Notifier[] = [];
+  const TAG_NOTIFY_BASE = 1000;
+  const TAG_BACKEND_BASE = 100000;
+  const registerNotifiers = (): void => {
+    for (const n of notifiers) {
+      vm.ioeventfd(n.fd, n.address, 0, { deassign: true });
+      native().epollCtl(epfd, EPOLL_CTL_DEL, n.fd, 0, 0);
+      native().close(n.fd);
+    }
+    notifiers = [];
+    for (const f of devices.virtio.functions) {
+      for (const { address, queue } of f.transport.notifyAddresses()) {
+        if (address === 0) continue;
+        const fd = check(native().eventfd(0, EFD_NONBLOCK), 'eventfd');
+        vm.ioeventfd(fd, address, 0);
+        const tag = TAG_NOTIFY_BASE + notifiers.length;
+        check(native().epollCtl(epfd, EPOLL_CTL_ADD, fd, EPOLLIN, tag), 'epoll_ctl ioeventfd');
+        notifiers.push({ fd, address, transport: f.transport, queue });
+      }
+    }
+  };
+  devices.mapPciBars(() => registerNotifiers());
   if (data.restoreState) devices.restore(data.restoreState);
+  registerNotifiers();
+  devices.virtio.functions.forEach((f, i) => {
+    for (const fd of f.pollFds) {
+      check(native().epollCtl(epfd, EPOLL_CTL_ADD, fd, EPOLLIN, TAG_BACKEND_BASE + i), 'epoll_ctl backend');
+    }
+  });
+  const flushWarnings = (): void => {
+    while (devices.warnings.length) send({ type: 'error', message: devices.warnings.shift()! });
+  };
   send({ type: "ready" });
 
   // The last exits served, for `dump` (diagnosing a guest that hangs or spins).
@@ -97,6 +142,7 @@ function main(): void {
       send({ type: 'error', message: `epoll_wait failed: ${native().strerror(-n)}` });
       break;
     }
+    flushWarnings();
     for (let i = 0; i < n; i++) {
       const tag = events[i * 2 + 1]!;
       if (tag === TAG_EXIT) {
@@ -117,6 +163,14 @@ function main(): void {
           }
           m.complete();
         }
+      } else if (tag >= TAG_BACKEND_BASE) {
+        devices.virtio.functions[tag - TAG_BACKEND_BASE]?.transport.backendReady();
+      } else if (tag >= TAG_NOTIFY_BASE) {
+        const n = notifiers[tag - TAG_NOTIFY_BASE];
+        if (n) {
+          native().eventfdRead(n.fd);
+          n.transport.notifyQueue(n.queue);
+        }
       } else if (tag === TAG_CONTROL) {
         native().eventfdRead(data.controlDoorbellFd);
         for (let msg = receiveMessageOnPort(port); msg; msg = receiveMessageOnPort(port)) {
@@ -133,6 +187,7 @@ function main(): void {
       }
     }
   }
+  devices.close();
   native().close(epfd);
 }
 

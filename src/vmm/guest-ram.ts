@@ -21,6 +21,10 @@ export interface MappedRange extends RamRange {
 /** What another thread needs to see the same guest memory. */
 export interface SharedGuestRam {
   ranges: MappedRange[];
+  /** The backing fd (memfd, or the snapshot's memory file). */
+  fd: number;
+  /** Mapped MAP_PRIVATE from a snapshot file (pages are copy-on-write). */
+  private: boolean;
 }
 
 export class GuestRam {
@@ -28,6 +32,7 @@ export class GuestRam {
     readonly fd: number,
     readonly ranges: MappedRange[],
     readonly memory: RegionGuestMemory,
+    readonly isPrivate: boolean,
   ) {}
 
   /** Fresh zeroed RAM backed by a memfd. */
@@ -73,11 +78,11 @@ export class GuestRam {
       regions.push({ gpa: r.gpa, bytes: new Uint8Array(m.buffer) });
       offset += r.size;
     }
-    return new GuestRam(fd, mapped, new RegionGuestMemory(regions));
+    return new GuestRam(fd, mapped, new RegionGuestMemory(regions), flags === MAP_PRIVATE);
   }
 
   shared(): SharedGuestRam {
-    return { ranges: this.ranges };
+    return { ranges: this.ranges, fd: this.fd, private: this.isPrivate };
   }
 
   /** The same memory seen from another thread of this process. */

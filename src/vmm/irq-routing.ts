@@ -18,7 +18,13 @@ import type { IrqLine, MsiController, MsiMessage } from '../devices/interrupts.j
 /** Max GSIs KVM accepts (KVM_MAX_IRQ_ROUTES is 4096 on x86). */
 const MAX_GSI = 4095;
 
-export class GsiRouter {
+/** What devices need from the interrupt plumbing (GsiRouter on KVM; recording doubles in tests). */
+export interface InterruptRouter {
+  legacyLine(gsi: number): IrqLine;
+  msiController(): MsiController & { close(): void };
+}
+
+export class GsiRouter implements InterruptRouter {
   private readonly msiRoutes = new Map<number, MsiMessage>();
   private nextGsi = FIRST_MSI_GSI;
   private readonly freeGsis: number[] = [];

@@ -237,6 +237,7 @@ export class Machine extends EventEmitter {
     if (this.state !== 'created') throw new Error(`cannot start a machine that is ${this.state}`);
     if (options.paused) Atomics.store(this.controlWords, CONTROL_RUN_STATE, RUN_STATE_PAUSE);
     const deviceData: DeviceWorkerData = {
+      config: this.config,
       vmFd: this.vm.fd,
       ram: this.ram.shared(),
       vcpus: this.vcpus.length,
