@@ -22,7 +22,9 @@ const DISK_BYTES = 3 * 1024 ** 3;
 
 export const DEBIAN_PACKAGES = [
   'systemd', 'systemd-sysv', 'udev', 'dbus',
-  'cloud-init', 'openssh-server', 'sudo',
+  // python3-cffi-backend: python3-cryptography (for cloud-init) depends on virtual packages it provides,
+  // which debootstrap's resolver does not follow.
+  'cloud-init', 'python3-cffi-backend', 'openssh-server', 'sudo',
   'ifupdown', 'isc-dhcp-client', 'iproute2', 'iputils-ping', 'netbase', 'ca-certificates',
   'linux-image-cloud-amd64', 'initramfs-tools', 'e2fsprogs', 'zstd',
 ];
