@@ -25,7 +25,9 @@ const idParam = (name: string): JsonSchema => ({
 
 export const ROUTES: RouteSpec[] = [
   { method: 'GET', url: '/', summary: 'VMM and VM information', allowedIn: 'any' },
+  { method: 'GET', url: '/vm/info', summary: 'VM id and state (Not started, Running, Paused)', allowedIn: 'any' },
   { method: 'GET', url: '/vm/config', summary: 'The full VM configuration', allowedIn: 'any' },
+  { method: 'GET', url: '/vm/metrics', summary: 'Per-device counters (block/net bytes) and exits', allowedIn: 'any' },
   { method: 'GET', url: '/machine-config', summary: 'vCPUs and memory', allowedIn: 'any' },
   {
     method: 'PUT',
@@ -68,6 +70,7 @@ export const ROUTES: RouteSpec[] = [
         drive_id: { type: 'string' },
         path_on_host: str,
         is_read_only: { type: 'boolean' },
+        is_root_device: { type: 'boolean' },
         format: { type: 'string', enum: ['raw', 'qcow2'] },
         serial: { type: 'string', maxLength: 20 },
       },
@@ -105,13 +108,13 @@ export const ROUTES: RouteSpec[] = [
   {
     method: 'PUT',
     url: '/actions',
-    summary: 'InstanceStart, SendPowerButton (clean ACPI shutdown), SendCtrlAltDel',
+    summary: 'InstanceStart; PowerButton (clean ACPI shutdown); Reset (reboot); SendCtrlAltDel',
     allowedIn: 'InstanceStart: not-started; others: running',
     body: {
       type: 'object',
       required: ['action_type'],
       additionalProperties: false,
-      properties: { action_type: { type: 'string', enum: ['InstanceStart', 'SendPowerButton', 'SendCtrlAltDel'] } },
+      properties: { action_type: { type: 'string', enum: ['InstanceStart', 'PowerButton', 'SendPowerButton', 'Reset', 'SendCtrlAltDel'] } },
     },
   },
   {
@@ -126,6 +129,20 @@ export const ROUTES: RouteSpec[] = [
       properties: { state: { type: 'string', enum: ['Paused', 'Resumed'] } },
     },
   },
+  {
+    method: 'PUT',
+    url: '/balloon',
+    summary: 'Before boot: add a balloon device; running: set its target size (MiB the guest gives back)',
+    allowedIn: 'not-started, running, paused',
+    body: {
+      type: 'object',
+      required: ['amount_mib'],
+      additionalProperties: false,
+      properties: { amount_mib: { type: 'integer', minimum: 0, maximum: 1048576 }, stats_polling_interval_s: { type: 'integer', minimum: 0 } },
+    },
+  },
+  { method: 'GET', url: '/balloon', summary: 'Balloon target and actual size (MiB)', allowedIn: 'running, paused' },
+  { method: 'GET', url: '/balloon/statistics', summary: 'The guest memory statistics the balloon driver last reported', allowedIn: 'running, paused' },
   { method: 'GET', url: '/metrics', summary: 'Counters: exits by reason, uptime', allowedIn: 'any' },
   {
     method: 'PUT',

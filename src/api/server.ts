@@ -35,7 +35,24 @@ export function buildApi(vmm: Vmm): FastifyInstance {
 
   const handlers: Record<string, (body: Body, params: Record<string, string>) => Promise<unknown> | unknown> = {
     'GET /': () => vmm.info(),
+    'GET /vm/info': () => ({
+      id: vmm.id,
+      state: { 'not-started': 'Not started', running: 'Running', paused: 'Paused', stopped: 'Stopped' }[vmm.state],
+      vmm_version: vmm.info().version,
+    }),
     'GET /vm/config': () => vmm.info().config,
+    'GET /vm/metrics': async () => {
+      const devices = await vmm.deviceMetrics();
+      const block: Record<string, { read_bytes: number; write_bytes: number; requests: number }> = {};
+      const net: Record<string, { rx_bytes: number; tx_bytes: number; packets: number }> = {};
+      let d = 0;
+      let n = 0;
+      for (const { name, metrics } of devices) {
+        if (name === 'block') block[`d${d++}`] = { read_bytes: metrics['bytesToGuest'] ?? 0, write_bytes: metrics['bytesFromGuest'] ?? 0, requests: metrics['requests'] ?? 0 };
+        else if (name === 'net') net[`n${n++}`] = { rx_bytes: metrics['bytesToGuest'] ?? 0, tx_bytes: metrics['bytesFromGuest'] ?? 0, packets: metrics['requests'] ?? 0 };
+      }
+      return { ...vmm.metrics(), block, net, devices };
+    },
     'GET /machine-config': () => {
       const c = vmm.info().config;
       return { vcpu_count: c.vcpus, mem_size_mib: c.memoryMiB };
@@ -64,12 +81,26 @@ export function buildApi(vmm: Vmm): FastifyInstance {
     'PUT /actions': async (b) => {
       const action = b['action_type'];
       if (action === 'InstanceStart') await vmm.start();
-      else if (action === 'SendPowerButton') vmm.powerButton();
+      else if (action === 'SendPowerButton' || action === 'PowerButton') vmm.powerButton();
+      else if (action === 'Reset') await vmm.reset();
       else vmm.ctrlAltDel();
     },
     'PATCH /vm': async (b) => {
       if (b['state'] === 'Paused') await vmm.pause();
       else vmm.resume();
+    },
+    'PUT /balloon': async (b) => {
+      if (vmm.state === 'not-started') return vmm.enableBalloon();
+      const info = await vmm.balloon(b['amount_mib'] as number);
+      return { amount_mib: info.targetMiB, actual_mib: info.actualMiB };
+    },
+    'GET /balloon': async () => {
+      const info = await vmm.balloon();
+      return { amount_mib: info.targetMiB, actual_mib: info.actualMiB };
+    },
+    'GET /balloon/statistics': async () => {
+      const info = await vmm.balloon();
+      return { target_mib: info.targetMiB, actual_mib: info.actualMiB, statistics: info.statistics, received_at: info.statisticsAt };
     },
     'GET /metrics': () => vmm.metrics(),
     'PUT /snapshot/create': (b) => vmm.snapshot(b['snapshot_path'] as string),

@@ -5,6 +5,9 @@
 import type { Command } from 'commander';
 import type { MachineExit } from '../vmm/machine.js';
 import { Vmm } from '../vmm/vmm.js';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { serveConsoleSocket } from './console-socket-server.js';
 import { DEFAULT_CMDLINE, type DiskConfig, type NetConfig, type VmConfig } from '../vmm/config.js';
 import { DEFAULT_KVM_PATH } from '../kvm/kvm.js';
 import { detectHostFlavour } from '../platform/engines/host-flavour.js';
@@ -136,8 +139,39 @@ async function runVm(opts: RunOptions): Promise<number> {
  * API when asked, boots with `boot` (or waits for the API's InstanceStart),
  * and maps how the guest ended to the exit status.
  */
-export async function serveConsole(vmm: Vmm, apiSock: string | undefined, boot: (() => Promise<void>) | undefined): Promise<number> {
+export async function serveConsole(
+  vmm: Vmm,
+  apiSock: string | undefined,
+  boot: (() => Promise<void>) | undefined,
+  extra: { consoleSock?: string | undefined; exitRecord?: boolean } = {},
+): Promise<number> {
   const exited = new Promise<MachineExit>((resolve) => vmm.once('exit', resolve));
+  let consoleServer: Awaited<ReturnType<typeof serveConsoleSocket>> | undefined;
+  if (extra.consoleSock) {
+    consoleServer = await serveConsoleSocket(extra.consoleSock, (bytes) => vmm.sendConsoleInput(bytes));
+    vmm.on('console', (bytes: Uint8Array) => consoleServer!.write(bytes));
+  }
+  const code = await runToEnd(vmm, apiSock, boot, exited, !extra.consoleSock);
+  await consoleServer?.close();
+  if (extra.exitRecord && apiSock) {
+    // The platform reads how the VM ended from RUN/exit.json (src/platform/engines/typevisor/vmm-api.ts).
+    const exit = await exited.catch(() => undefined);
+    const record =
+      code === EXIT_VMM_ERROR
+        ? { reason: 'error', message: exit && 'reason' in exit ? exit.reason : 'VMM failure' }
+        : { reason: 'poweroff' };
+    writeFileSync(join(dirname(apiSock), 'exit.json'), JSON.stringify(record) + '\n');
+  }
+  return code;
+}
+
+async function runToEnd(
+  vmm: Vmm,
+  apiSock: string | undefined,
+  boot: (() => Promise<void>) | undefined,
+  exited: Promise<MachineExit>,
+  terminal: boolean,
+): Promise<number> {
   vmm.on('warning', (message: string) => process.stderr.write(`typevisor: warning: ${message}\n`));
   let api: { close(): Promise<unknown> } | undefined;
   try {
@@ -152,7 +186,14 @@ export async function serveConsole(vmm: Vmm, apiSock: string | undefined, boot: 
     await api?.close();
     return EXIT_VMM_ERROR;
   }
-  const restoreTerminal = attachConsoleInput(vmm);
+  const restoreTerminal = terminal ? attachConsoleInput(vmm) : () => undefined;
+  // SIGTERM: say where the guest was (registers, last exits) before stopping, to diagnose hangs.
+  process.once('SIGTERM', () => {
+    void vmm
+      .debugDump()
+      .then((text) => process.stderr.write(`typevisor: terminated (SIGTERM); VM state:\n${text}\n`))
+      .finally(() => void vmm.stop());
+  });
   const exit = await exited;
   restoreTerminal();
   await api?.close();

@@ -70,10 +70,12 @@ export function registerVmmCommands(program: Command): void {
     .description('start a VMM that waits to be configured and started through its control API')
     .requiredOption(sock, 'VMM control socket')
     .option('--id <id>', 'VM id reported by the API', 'vm')
+    .option('--console-sock <path>', 'serve the serial console on this Unix socket instead of the terminal')
     .option('--kvm <path>', 'KVM device', process.env['TYPEVISOR_KVM'] ?? DEFAULT_KVM_PATH)
-    .action(async (o: { apiSock: string; id: string; kvm: string }) => {
-      const vmm = new Vmm(o.id, { kvmPath: o.kvm });
-      const code = await serveConsole(vmm, o.apiSock, undefined);
+    .action(async (o: { apiSock: string; id: string; kvm: string; consoleSock?: string }) => {
+      // Guest resets reboot the VM in place here: the platform owns its lifetime.
+      const vmm = new Vmm(o.id, { kvmPath: o.kvm, rebootOnReset: true, ...(o.consoleSock ? { consoleFd: -1 } : {}) });
+      const code = await serveConsole(vmm, o.apiSock, undefined, { consoleSock: o.consoleSock, exitRecord: true });
       process.exit(code);
     });
 }

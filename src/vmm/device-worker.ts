@@ -15,6 +15,14 @@ import type { VmConfig } from './config.js';
 import { EFD_NONBLOCK, EPOLL_CTL_DEL } from '../sys/native.js';
 import type { VirtioPciTransport } from '../devices/virtio/transport/pci.js';
 
+/** What the control API reports about the balloon (sizes in MiB). */
+export interface BalloonInfo {
+  targetMiB: number;
+  actualMiB: number;
+  statistics: Record<string, number> | null;
+  statisticsAt: string | null;
+}
+
 export interface DeviceWorkerData {
   config: VmConfig;
   vmFd: number;
@@ -36,6 +44,9 @@ export type DeviceCommand =
   | { type: 'power-button' }
   | { type: 'save'; id: number }
   | { type: 'dump'; id: number }
+  | { type: 'balloon-set'; id: number; targetMiB: number }
+  | { type: 'balloon-get'; id: number }
+  | { type: 'metrics'; id: number }
   | { type: 'stop' };
 
 /** device thread -> main. */
@@ -46,6 +57,9 @@ export type DeviceEvent =
   | { type: 'console'; text: string }
   | { type: 'saved'; id: number; state: DevicesStateV1 }
   | { type: 'dumped'; id: number; text: string }
+  | { type: 'balloon'; id: number; info: BalloonInfo | null; error?: string }
+  | { type: 'console-output'; bytes: Uint8Array }
+  | { type: 'metrics'; id: number; devices: Array<{ name: string; metrics: Record<string, number> }> }
   | { type: 'error'; message: string };
 
 const TAG_EXIT = 1;
@@ -68,6 +82,11 @@ function main(): void {
     memory,
     router,
     onConsoleOutput: (bytes) => {
+      if (data.consoleFd < 0) {
+        send({ type: 'console-output', bytes: bytes.slice() });
+        consoleTail = (consoleTail + Buffer.from(bytes).toString('latin1')).slice(-4096);
+        return;
+      }
       let off = 0;
       while (off < bytes.length) {
         const n = native().write(data.consoleFd, bytes.subarray(off));
@@ -181,6 +200,34 @@ function main(): void {
             const lines = [];
             for (let k = Math.max(1, served - RECENT + 1); k <= served; k++) lines.push(recent[k % RECENT]!);
             send({ type: 'dumped', id: cmd.id, text: `${served} exits served; last ones:\n${lines.join('\n')}` });
+          } else if (cmd.type === 'metrics') {
+            send({
+              type: 'metrics',
+              id: cmd.id,
+              devices: devices.virtio.functions.map((f) => ({ name: f.name, metrics: { ...f.transport.metrics() } })),
+            });
+          } else if (cmd.type === 'balloon-set' || cmd.type === 'balloon-get') {
+            const b = devices.virtio.balloon;
+            if (!b) send({ type: 'balloon', id: cmd.id, info: null, error: 'this VM has no balloon device' });
+            else {
+              try {
+                if (cmd.type === 'balloon-set') b.setTargetPages(Math.round((cmd.targetMiB * 1024 * 1024) / 4096));
+                else b.requestStats();
+                const stats = b.latestStats();
+                send({
+                  type: 'balloon',
+                  id: cmd.id,
+                  info: {
+                    targetMiB: (b.target * 4096) / (1024 * 1024),
+                    actualMiB: (b.actual * 4096) / (1024 * 1024),
+                    statistics: stats ? (stats.values as Record<string, number>) : null,
+                    statisticsAt: stats ? new Date(stats.receivedAt).toISOString() : null,
+                  },
+                });
+              } catch (e) {
+                send({ type: 'balloon', id: cmd.id, info: null, error: (e as Error).message });
+              }
+            }
           } else if (cmd.type === 'save') send({ type: 'saved', id: cmd.id, state: devices.save() });
           else if (cmd.type === 'stop') running = false;
         }

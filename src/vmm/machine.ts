@@ -36,7 +36,7 @@ import { encodeState, MEMORY_FILE, readStateFile, SnapshotFormatError, STATE_FIL
 import { restoreVcpu, saveVcpu, savableMsrs } from './snapshot/vcpu-state.js';
 import { checkDiskIdentities, diskIdentities, parseSnapshotState, type SnapshotStateV1 } from './snapshot/state.js';
 import type { DevicesStateV1 } from './device-manager.js';
-import type { DeviceCommand, DeviceEvent, DeviceWorkerData } from './device-worker.js';
+import type { BalloonInfo, DeviceCommand, DeviceEvent, DeviceWorkerData } from './device-worker.js';
 import { EXIT_COUNTERS_PER_VCPU, type VcpuMessage, type VcpuWorkerData } from './vcpu-worker.js';
 
 /** Intel VMX needs a 3-page TSS and an identity-map page in the 32-bit hole, below the IOAPIC (KVM API doc 4.48). */
@@ -51,7 +51,7 @@ export type MachineExit =
   | { kind: 'stopped' };
 
 export interface MachineOptions {
-  /** fd guest console output is written to (default: stdout). */
+  /** fd guest console output is written to (default: stdout); -1: emitted as 'console' events instead. */
   consoleFd?: number;
 }
 
@@ -196,6 +196,26 @@ export class Machine extends EventEmitter {
   private readonly pendingRequests = new Map<number, (state: DevicesStateV1) => void>();
 
   private readonly pendingDumps = new Map<number, (text: string) => void>();
+  private readonly pendingMetrics = new Map<number, (d: Array<{ name: string; metrics: Record<string, number> }>) => void>();
+
+  /** Per-device counters (requests, bytes each way, errors) of the virtio functions, in config order. */
+  deviceMetrics(): Promise<Array<{ name: string; metrics: Record<string, number> }>> {
+    const id = this.nextRequestId++;
+    return new Promise((resolve) => {
+      this.pendingMetrics.set(id, resolve);
+      this.command({ type: 'metrics', id });
+    });
+  }
+  private readonly pendingBalloon = new Map<number, (e: { info: BalloonInfo | null; error?: string }) => void>();
+
+  /** Sets the balloon target (targetMiB) or just reads it, with the latest guest statistics. */
+  balloon(targetMiB?: number): Promise<BalloonInfo> {
+    const id = this.nextRequestId++;
+    return new Promise((resolve, reject) => {
+      this.pendingBalloon.set(id, (e) => (e.info ? resolve(e.info) : reject(new Error(e.error ?? 'balloon unavailable'))));
+      this.command(targetMiB === undefined ? { type: 'balloon-get', id } : { type: 'balloon-set', id, targetMiB });
+    });
+  }
 
   /**
    * A diagnostic picture of the VM: each vCPU's registers (the vCPUs are
@@ -364,6 +384,12 @@ export class Machine extends EventEmitter {
     Atomics.store(this.controlWords, CONTROL_RUN_STATE, RUN_STATE_RUNNING);
     Atomics.notify(this.controlWords, CONTROL_RUN_STATE);
     this.state = 'running';
+  }
+
+  /** A host-initiated machine reset (the API's Reset action): ends this machine with kind 'reset'. */
+  async resetFromHost(): Promise<void> {
+    this.finish({ kind: 'reset', reason: 'reset requested through the control API' });
+    await this.teardown();
   }
 
   /** Stops the VM (host side). The 'exit' event reports `stopped` unless the guest already ended it. */

@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import { Machine, type MachineExit } from './machine.js';
 import { ConfigError, DEFAULT_CMDLINE, type DiskConfig, type NetConfig, type VmConfig } from './config.js';
 import { DEFAULT_KVM_PATH } from '../kvm/kvm.js';
+import type { BalloonInfo } from './device-worker.js';
 
 export type VmmState = 'not-started' | 'running' | 'paused' | 'stopped';
 
@@ -58,7 +59,12 @@ export class Vmm extends EventEmitter {
 
   constructor(
     readonly id: string,
-    private readonly options: { kvmPath?: string; consoleFd?: number } = {},
+    private readonly options: {
+      kvmPath?: string;
+      consoleFd?: number;
+      /** A guest reset reboots the VM in place (the platform's VMMs); `typevisor run` exits instead. */
+      rebootOnReset?: boolean;
+    } = {},
   ) {
     super();
   }
@@ -133,7 +139,17 @@ export class Vmm extends EventEmitter {
   private async adopt(machine: Machine, paused: boolean): Promise<void> {
     this.machine = machine;
     machine.on('warning', (m: string) => this.emit('warning', m));
+    machine.on('console', (bytes: Uint8Array) => this.emit('console', bytes));
     machine.once('exit', (exit: MachineExit) => {
+      if (exit.kind === 'reset' && this.options.rebootOnReset && !this.stopping) {
+        this.emit('reboot', exit.reason);
+        this.stateValue = 'not-started';
+        this.start(machine.config).catch((e: Error) => {
+          this.stateValue = 'stopped';
+          this.emit('exit', { kind: 'error', reason: `reboot failed: ${e.message}` } satisfies MachineExit);
+        });
+        return;
+      }
       this.stateValue = 'stopped';
       this.emit('exit', exit);
     });
@@ -174,9 +190,32 @@ export class Vmm extends EventEmitter {
     this.machine?.sendConsoleInput(bytes);
   }
 
+  private stopping = false;
+
+  /** Reset the guest: it reboots (rebootOnReset) or the VMM ends. */
+  async reset(): Promise<void> {
+    this.require('Reset', 'running', 'paused');
+    await this.machine!.resetFromHost();
+  }
+
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.machine && this.stateValue !== 'stopped') await this.machine.stop();
     this.stateValue = 'stopped';
+  }
+
+  /** Balloon target and statistics (PUT /balloon, GET /balloon, GET /balloon/statistics). */
+  async balloon(targetMiB?: number): Promise<BalloonInfo> {
+    if (targetMiB !== undefined) this.require('PUT /balloon', 'running', 'paused');
+    else this.require('GET /balloon', 'running', 'paused');
+    if (!this.machine?.config.balloon) throw new ConfigError('balloon', 'this VM has no balloon device (start it with --balloon or PUT /balloon before boot)');
+    return this.machine.balloon(targetMiB);
+  }
+
+  /** Before boot: PUT /balloon adds the device. */
+  enableBalloon(): void {
+    this.require('PUT /balloon', 'not-started');
+    this.pending.balloon = true;
   }
 
   async debugDump(): Promise<string> {
@@ -192,6 +231,10 @@ export class Vmm extends EventEmitter {
       startedAt: this.startedAt?.toISOString(),
       config,
     };
+  }
+
+  async deviceMetrics(): Promise<Array<{ name: string; metrics: Record<string, number> }>> {
+    return this.machine && this.stateValue !== 'stopped' ? this.machine.deviceMetrics() : [];
   }
 
   metrics(): Record<string, unknown> {
