@@ -19,6 +19,8 @@ class EventStream {
   private readonly resyncListeners = new Set<() => void>();
   readonly open = new Observable<boolean>(false);
   readonly tasks = new Observable<Task[]>([]);
+  /** VM id -> name, so task targets (VM ids) read as names. */
+  readonly vmNames = new Observable<ReadonlyMap<string, string>>(new Map());
 
   constructor() {
     session.subscribe((s) => this.follow(s?.token ?? null));
@@ -64,6 +66,7 @@ class EventStream {
       this.open.set(true);
       if (connection.get().state !== 'up') connection.set({ state: 'up' });
       void this.loadTasks();
+      void this.loadVmNames();
       for (const l of [...this.resyncListeners]) l();
     };
     ws.onmessage = (m) => {
@@ -74,6 +77,7 @@ class EventStream {
         return;
       }
       this.applyToTasks(e);
+      this.applyToVmNames(e);
       for (const l of [...this.eventListeners]) l(e);
     };
     ws.onclose = () => {
@@ -99,6 +103,23 @@ class EventStream {
       this.publishTasks([...known.values()]);
     } catch {
       /* shown by the connection banner */
+    }
+  }
+
+  private async loadVmNames(): Promise<void> {
+    try {
+      const r = await api<{ vms: { id: string; name: string }[] }>('GET', '/api/v1/vms');
+      this.vmNames.set(new Map(r.vms.map((v) => [v.id, v.name])));
+    } catch {
+      /* shown by the connection banner */
+    }
+  }
+
+  private applyToVmNames(e: PlatformEvent): void {
+    if (e.type === 'vm.created' || e.type === 'vm.updated' || e.type === 'vm.state') {
+      const id = 'vm' in e ? e.vm.id : e.id;
+      const name = 'vm' in e ? e.vm.name : e.name;
+      if (this.vmNames.get().get(id) !== name) this.vmNames.set(new Map([...this.vmNames.get(), [id, name]]));
     }
   }
 

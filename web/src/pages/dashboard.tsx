@@ -41,6 +41,7 @@ export function DashboardPage() {
   const node = useResource(() => api<NodeInfo>('GET', '/api/v1/node'), [], (e) => e.type.startsWith('vm.'));
   const { samples, error } = useNodeSamples();
   const tasks = useObservable(events.tasks);
+  const names = useObservable(events.vmNames);
   const now = useNow(5000);
 
   const data = useMemo(() => {
@@ -87,7 +88,7 @@ export function DashboardPage() {
                 {tasks.slice(0, 6).map((t) => (
                   <tr key={t.id}>
                     <td>{t.kind}</td>
-                    <td className="muted ellipsis">{t.target ?? ''}</td>
+                    <td className="muted ellipsis">{t.target ? names.get(t.target) ?? t.target : ''}</td>
                     <td><StateBadge state={t.status} /></td>
                     <td className="muted">{ago(t.createdAt, now)}</td>
                   </tr>

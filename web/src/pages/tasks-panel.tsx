@@ -8,6 +8,7 @@ import { ago } from '../format';
 export function TasksPanel({ open, onClose }: { open: boolean; onClose: () => void }) {
   const tasks = useObservable(events.tasks);
   const connected = useObservable(events.open);
+  const names = useObservable(events.vmNames);
   const now = useNow(5000);
   const [expanded, setExpanded] = useState<string | null>(null);
   const running = tasks.filter((t) => t.status === 'running' || t.status === 'queued').length;
@@ -36,7 +37,7 @@ export function TasksPanel({ open, onClose }: { open: boolean; onClose: () => vo
                   <span className="strong">{t.kind}</span> <StateBadge state={t.status} />
                   <span className="muted task-time">{ago(t.createdAt, now)}</span>
                 </button>
-                {t.target && <div className="muted ellipsis small-text">{t.target}</div>}
+                {t.target && <div className="muted ellipsis small-text">{names.get(t.target) ?? t.target}</div>}
                 {(t.status === 'running' || t.status === 'queued') && <Progress value={t.progress} />}
                 {t.error && <div className="error-text small-text">{t.error}</div>}
                 {expanded === t.id && <pre className="log">{(t.log ?? []).join('\n') || '(no log lines)'}</pre>}

@@ -55,7 +55,10 @@ export function VmCreatePage() {
       navigate(`/vms/${vm.name}`);
     } catch (err) {
       const input = err instanceof ApiFailure ? inputForField(err.field) : null;
-      if (input && err instanceof ApiFailure) setFieldError({ input, message: err.message });
+      if (input && err instanceof ApiFailure) {
+        setFieldError({ input, message: err.message });
+        setTimeout(() => document.querySelector<HTMLElement>(`[data-field="${input}"] :is(input, select, textarea)`)?.focus(), 0);
+      }
       else setError(errorText(err));
       setBusy(false);
     }

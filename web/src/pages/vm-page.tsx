@@ -1,9 +1,8 @@
 /** One VM: summary and actions, serial console, live charts, hardware (editable while stopped), snapshots, tasks. */
-import { useMemo, useRef, useState } from 'react';
+import { lazy, Suspense, useMemo, useRef, useState } from 'react';
 import { api, canOperate, session } from "../api";
 import { useInterval, useNow, useObservable, useResource, type Resource } from '../hooks';
 import { useVmActions } from '../components/vm-actions';
-import { SerialConsole } from '../components/console';
 import { Chart, rates } from '../components/chart';
 import { ErrorBox, Section, StateBadge, Empty } from '../components/ui';
 import { bytes, duration, mib, ago } from '../format';
@@ -12,6 +11,9 @@ import { ips, useStartTimes } from './vm-list';
 import { HardwareEditor } from './vm-hardware';
 import { SnapshotsSection } from './vm-snapshots';
 import type { Task, Vm, VmSample } from '../types';
+
+// xterm.js is the largest dependency: loaded only when a console is opened.
+const SerialConsole = lazy(() => import('../components/console').then((m) => ({ default: m.SerialConsole })));
 
 export function VmPage({ vmRef }: { vmRef: string }) {
   const s = useObservable(session);
@@ -61,7 +63,7 @@ export function VmPage({ vmRef }: { vmRef: string }) {
           </button>
         ))}
       </div>
-      {tab === 'console' && <SerialConsole vmId={v.id} readOnly={!canOperate(s)} />}
+      {tab === 'console' && <Suspense fallback={<p className="muted">Loading the console…</p>}><SerialConsole vmId={v.id} readOnly={!canOperate(s)} /></Suspense>}
       {tab === 'charts' && <VmCharts vmId={v.id} memoryMiB={v.memoryMiB} />}
       {tab === 'hardware' && <HardwareEditor vm={v} onSaved={vm.reload} />}
       {tab === 'snapshots' && <SnapshotsSection vm={v} />}
