@@ -14,6 +14,8 @@ import { Qcow2FormatError } from './qcow2-format.js';
 const ENTRY_BYTES = 8;
 /** Clean refcount blocks kept in memory (each covers clusterSize*8/refcountBits clusters). */
 const MAX_CLEAN_BLOCKS = 64;
+/** Same bound as on open (QEMU's QCOW_MAX_REFTABLE_SIZE). */
+const MAX_TABLE_BYTES = 8 << 20;
 
 export interface RefcountTableLocation {
   offset: number;
@@ -117,6 +119,10 @@ export class Qcow2Refcounts {
   private adjust(hostOffset: number, delta: number): number {
     const cluster = Math.floor(hostOffset / this.clusterSize);
     const tableIndex = Math.floor(cluster / this.entriesPerBlock);
+    if (delta < 0 && (hostOffset >= this.end || !this.table[tableIndex])) {
+      // Nothing counts this cluster: a corrupt image names storage it never allocated.
+      throw new Qcow2FormatError(this.path, `releasing cluster 0x${hostOffset.toString(16)}, which has no reference count`);
+    }
     if (tableIndex >= this.table.length) this.growTable(tableIndex + 1);
     let blockOffset = this.table[tableIndex]!;
     if (blockOffset === 0) {
@@ -157,6 +163,9 @@ export class Qcow2Refcounts {
       entries = clusters * perCluster * 2;
     }
     const clusters = Math.ceil(entries / perCluster);
+    if (clusters * this.clusterSize > MAX_TABLE_BYTES) {
+      throw new Qcow2FormatError(this.path, `refcount table would exceed ${MAX_TABLE_BYTES} bytes (image too large)`);
+    }
     if (!this.previousLocation) this.previousLocation = { ...this.location };
     else this.pendingOldTables.push({ ...this.location });
     const offset = this.end;

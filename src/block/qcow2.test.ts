@@ -272,6 +272,20 @@ describe('qcow2', () => {
     assert.throws(() => corrupt.write(0, filled(512, 1)), /points into the image's own metadata/);
     corrupt.close();
     assert.deepEqual(fs.readFileSync(at('overlap.qcow2')).subarray(l1Offset, l1Offset + 8), overlap.subarray(l1Offset, l1Offset + 8), 'L1 intact');
+    // Discarding a cluster whose L2 entry points far beyond the file (found by the qcow2 fuzz target):
+    // nothing to release, no refcount-table growth, no crash.
+    const far = Buffer.from(good);
+    far.writeBigUInt64BE((1n << 63n) | (1n << 50n), l2Offset);
+    fs.writeFileSync(at('far.qcow2'), far);
+    const farDisk = openDisk(at('far.qcow2'), { readonly: false });
+    assert.throws(() => farDisk.read(0, new Uint8Array(512)), /points outside the file/);
+    farDisk.discard(0, 64 << 10);
+    farDisk.close();
+    // Discarding a cluster aimed at the L1 table must not free (hole-punch) the L1 table.
+    const aimed = openDisk(at('overlap.qcow2'), { readonly: false });
+    aimed.discard(0, 64 << 10);
+    aimed.close();
+    assert.deepEqual(fs.readFileSync(at('overlap.qcow2')).subarray(l1Offset, l1Offset + 8), overlap.subarray(l1Offset, l1Offset + 8));
     assert.throws(() => openDisk(at('nope.qcow2'), { readonly: true }), /ENOENT/);
     assert.throws(() => openDisk(at('r.qcow2'), { format: 'vmdk' as 'raw', readonly: true }), /unsupported format 'vmdk'/);
     qemuImg('create', '-q', '-f', 'qcow2', at('snap.qcow2'), '1M');

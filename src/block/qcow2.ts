@@ -245,16 +245,21 @@ export class Qcow2Disk implements DiskBackend {
    */
   private writableHostOffset(entry: bigint): number {
     const host = this.hostOffset(entry);
-    const cs = this.clusterSize;
-    const overlaps = (start: number, bytes: number) => host < start + Math.max(bytes, 1) && start < host + cs;
-    if (
-      overlaps(0, cs) ||
-      overlaps(this.l1Offset, this.l1.length * ENTRY_BYTES) ||
-      overlaps(this.header.refcountTableOffset, this.header.refcountTableClusters * cs)
-    ) {
+    if (this.isFixedMetadata(host)) {
       throw new Qcow2FormatError(this.file.path, `L2 entry 0x${entry.toString(16)} points into the image's own metadata (corrupt image)`);
     }
     return host;
+  }
+
+  /** Whether the cluster at `host` holds the header, the L1 table or the refcount table. */
+  private isFixedMetadata(host: number): boolean {
+    const cs = this.clusterSize;
+    const overlaps = (start: number, bytes: number) => host < start + Math.max(bytes, 1) && start < host + cs;
+    return (
+      overlaps(0, cs) ||
+      overlaps(this.l1Offset, this.l1.length * ENTRY_BYTES) ||
+      overlaps(this.header.refcountTableOffset, this.header.refcountTableClusters * cs)
+    );
   }
 
   private fileEnd(): number {
@@ -356,7 +361,10 @@ export class Qcow2Disk implements DiskBackend {
       return;
     }
     const host = Number(old & L2E_OFFSET_MASK);
-    if (host !== 0 && host !== Number(replacement & L2E_OFFSET_MASK)) this.pendingReleases.push([host, this.clusterSize]);
+    if (host === 0 || host === Number(replacement & L2E_OFFSET_MASK)) return;
+    // A corrupt entry naming the header or a table must not get that cluster freed (and hole-punched).
+    if (host % this.clusterSize !== 0 || host >= this.fileEnd() || this.isFixedMetadata(host)) return;
+    this.pendingReleases.push([host, this.clusterSize]);
   }
 
   // ---- writes -----------------------------------------------------------------------------------
@@ -531,7 +539,15 @@ export class Qcow2Disk implements DiskBackend {
     // Nothing durable names these ranges any more: release them and give the space back.
     const releases = this.pendingReleases.splice(0);
     for (const [offset, length] of releases) {
-      for (const freed of refcounts.release(offset, length)) file.punchHole(freed, this.clusterSize);
+      let freed: number[];
+      try {
+        freed = refcounts.release(offset, length);
+      } catch (err) {
+        // A corrupt image named a cluster its refcounts never counted: leave it alone (a leak at worst).
+        if (err instanceof Qcow2FormatError) continue;
+        throw err;
+      }
+      for (const cluster of freed) file.punchHole(cluster, this.clusterSize);
     }
   }
 
