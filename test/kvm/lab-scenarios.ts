@@ -1,0 +1,198 @@
+/**
+ * L1-side programs for the KVM lab (run as `node dist/test/kvm/lab-scenarios.js
+ * SPEC.json OUT.json`): the virtio scenario (issue 3) and the pause/snapshot/
+ * restore scenario (issue 4). They drive real `typevisor` processes and
+ * record what happened; the host-side tests assert on the record.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createConnection, createServer } from 'node:net';
+import { readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { repoRoot } from '../helpers/repo.js';
+import { vmmRequest } from '../../src/cli/vmm-client.js';
+
+export interface LabSpec {
+  testGuest: string;
+  kernel: string;
+  ioInitrd: string;
+  images: { ext4: string; overlay: string; readonlyDisk: string };
+  workDir: string;
+}
+
+const bin = join(repoRoot(), 'bin/typevisor.js');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+class VmmProcess {
+  out = '';
+  err = '';
+  readonly child: ChildProcess;
+  exit: Promise<number | null>;
+  constructor(args: string[]) {
+    this.child = spawn(process.execPath, [bin, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stdout!.on('data', (c: Buffer) => (this.out += c.toString('latin1')));
+    this.child.stderr!.on('data', (c: Buffer) => (this.err += c.toString('utf8')));
+    this.child.stdin!.on('error', () => undefined);
+    this.exit = new Promise((r) => this.child.on('close', (code) => r(code)));
+  }
+  async waitFor(re: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const m = re.exec(this.out);
+      if (m) return m;
+      if (Date.now() > end || this.child.exitCode !== null) {
+        throw new Error(`timed out waiting for ${re} (exit ${this.child.exitCode})\nstdout tail: ${this.out.slice(-1500)}\nstderr: ${this.err.slice(-1500)}`);
+      }
+      await sleep(200);
+    }
+  }
+  lastCount(): number {
+    const all = [...this.out.matchAll(/TVG: count (\d+)/g)];
+    return all.length ? Number(all[all.length - 1]![1]) : -1;
+  }
+}
+
+function sh(cmd: string): string {
+  const r = spawnSync('sh', ['-c', cmd], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Issue 4: pause/resume while counting; snapshot, kill -9, restore twice. */
+async function snapshotScenario(spec: LabSpec): Promise<Record<string, unknown>> {
+  const sock = join(spec.workDir, 'count.sock');
+  const snap = join(spec.workDir, 'snap');
+  rmSync(snap, { recursive: true, force: true });
+  const vm = new VmmProcess(['run', '--kernel', spec.testGuest, '--cmdline', 'tvg.test=count', '--memory', '64', '--api-sock', sock]);
+  const r: Record<string, unknown> = {};
+  try {
+    await vm.waitFor(/TVG: count 3\b/, 180_000);
+    await vmmRequest(sock, 'PATCH', '/vm', { state: 'Paused' });
+    const pausedAt = vm.lastCount();
+    await sleep(3000);
+    r['pausedAt'] = pausedAt;
+    r['afterPause3s'] = vm.lastCount();
+    r['infoPaused'] = await vmmRequest(sock, 'GET', '/vm/info');
+    r['pauseAgain'] = await vmmRequest(sock, 'PATCH', '/vm', { state: 'Paused' }).then(() => 'accepted', (e: Error) => e.message);
+    await vmmRequest(sock, 'PATCH', '/vm', { state: 'Resumed' });
+    await vm.waitFor(new RegExp(`TVG: count ${pausedAt + 3}\\b`), 120_000);
+    r['resumedTo'] = vm.lastCount();
+    const t0 = performance.now();
+    const s = spawnSync(process.execPath, [bin, 'snapshot', '--api-sock', sock, '--output', snap], { encoding: 'utf8' });
+    r['snapshotMs'] = performance.now() - t0;
+    r['snapshotStatus'] = s.status;
+    r['snapshotOutput'] = s.stdout + s.stderr;
+    r['countAtSnapshot'] = vm.lastCount();
+    r['snapshotFiles'] = existsSync(snap) ? sh(`ls -l ${snap}`) : 'missing';
+  } finally {
+    vm.child.kill('SIGKILL');
+    await vm.exit;
+  }
+  for (const run of ['restore1', 'restore2']) {
+    const t0 = performance.now();
+    const rv = new VmmProcess(['restore', '--snapshot', snap]);
+    try {
+      const m = await rv.waitFor(/TVG: count (\d+)/, 180_000);
+      r[`${run}FirstCount`] = Number(m[1]);
+      r[`${run}FirstCountMs`] = performance.now() - t0;
+      await rv.waitFor(new RegExp(`TVG: count ${Number(m[1]) + 2}\\b`), 60_000);
+      r[`${run}Continued`] = true;
+    } catch (e) {
+      r[`${run}Error`] = (e as Error).message;
+    } finally {
+      rv.child.kill('SIGKILL');
+      await rv.exit;
+    }
+  }
+  // A corrupted snapshot is refused with a message, and nothing runs.
+  const corrupt = join(spec.workDir, 'snap-corrupt');
+  rmSync(corrupt, { recursive: true, force: true });
+  sh(`cp -r ${snap} ${corrupt} && printf 'X' | dd of=${corrupt}/state.tvs bs=1 seek=100 conv=notrunc 2>/dev/null`);
+  const bad = spawnSync(process.execPath, [bin, 'restore', '--snapshot', corrupt], { encoding: 'utf8', timeout: 120_000 });
+  r['corruptStatus'] = bad.status;
+  r['corruptStderr'] = bad.stderr;
+  return r;
+}
+
+/** Issue 3: disks (ext4 raw, qcow2 overlay, read-only), rng, net to a netns peer, vsock both ways, balloon. */
+async function ioScenario(spec: LabSpec): Promise<Record<string, unknown>> {
+  const r: Record<string, unknown> = {};
+  // Network: tap -- bridge -- veth -- netns peer 10.99.0.1; all inside L1, torn down after.
+  sh(`ip tuntap add tvtap0 mode tap && ip link add tvbr0 type bridge && ip link set tvtap0 master tvbr0 &&
+      ip link add tvveth0 type veth peer name tvveth1 && ip link set tvveth0 master tvbr0 &&
+      ip netns add tvpeer && ip link set tvveth1 netns tvpeer &&
+      ip netns exec tvpeer ip addr add 10.99.0.1/24 dev tvveth1 && ip netns exec tvpeer ip link set tvveth1 up &&
+      ip netns exec tvpeer ip link set lo up && ip link set tvtap0 up && ip link set tvveth0 up && ip link set tvbr0 up`);
+  const tcpCount = join(spec.workDir, 'tcp-bytes');
+  const sink = spawn('ip', ['netns', 'exec', 'tvpeer', process.execPath, '-e',
+    `const n=require('net');let b=0;const s=n.createServer(c=>{c.on('data',d=>b+=d.length);c.on('end',()=>{require('fs').writeFileSync(${JSON.stringify(tcpCount)},String(b));process.exit(0)})});s.listen(5001,'10.99.0.1')`], { stdio: 'ignore' });
+  const uds = join(spec.workDir, 'v.sock');
+  rmSync(uds, { force: true });
+  rmSync(`${uds}_6000`, { force: true });
+  const g2h = createServer((c) => c.on('data', (d) => c.end(d)));
+  await new Promise<void>((res) => g2h.listen(`${uds}_6000`, () => res()));
+  const api = join(spec.workDir, 'io.sock');
+  const vm = new VmmProcess([
+    'run', '--kernel', spec.kernel, '--initrd', spec.ioInitrd, '--memory', '512', '--cpus', '2',
+    '--cmdline', 'console=ttyS0 reboot=k panic=-1 quiet',
+    '--disk', `${spec.images.ext4},readonly,serial=data-disk`,
+    '--disk', `${spec.images.overlay},format=qcow2`,
+    '--disk', `${spec.images.readonlyDisk},readonly`,
+    '--net', 'tap=tvtap0,mac=52:54:00:12:34:56',
+    '--vsock', `cid=7,uds=${uds}`, '--rng', '--balloon', '--api-sock', api,
+  ]);
+  try {
+    await vm.waitFor(/TVIO: vsock-listening/, 400_000);
+    // Host -> guest: Firecracker's hybrid vsock handshake.
+    r['h2g'] = await new Promise<string>((resolve) => {
+      const c = createConnection(uds);
+      let buf = '';
+      c.on('connect', () => c.write('CONNECT 5000\n'));
+      c.on('data', (d) => {
+        buf += d.toString();
+        if (/^OK \d+\n/.test(buf) && !buf.includes('ping-h2g')) c.write('ping-h2g\n');
+        if (buf.includes('ping-h2g\n')) {
+          c.end();
+          resolve(buf);
+        }
+      });
+      c.on('error', (e) => resolve(`error: ${e.message}`));
+      setTimeout(() => resolve(`timeout: ${buf}`), 60_000);
+    });
+    await vm.waitFor(/TVIO: balloon-wait/, 200_000);
+    r['balloonSet'] = await vmmRequest(api, 'PUT', '/balloon', { amount_mib: 128 }).catch((e: Error) => e.message);
+    await sleep(8000);
+    r['balloonInfo'] = await vmmRequest(api, 'GET', '/balloon').catch((e: Error) => e.message);
+    r['metrics'] = await vmmRequest(api, 'GET', '/vm/metrics').catch((e: Error) => e.message);
+    vm.child.stdin!.write('\n');
+    r['exitCode'] = await Promise.race([vm.exit, sleep(200_000).then(() => 'timeout')]);
+  } catch (e) {
+    r['error'] = (e as Error).message;
+  } finally {
+    vm.child.kill('SIGKILL');
+    await vm.exit;
+    sink.kill('SIGKILL');
+    g2h.close();
+    spawnSync('sh', ['-c', 'ip link del tvbr0; ip link del tvtap0; ip link del tvveth0; ip netns del tvpeer']);
+  }
+  r['stdout'] = vm.out;
+  r['stderr'] = vm.err;
+  r['tcpBytes'] = existsSync(tcpCount) ? Number(readFileSync(tcpCount, 'utf8')) : -1;
+  return r;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const [specPath, outPath] = process.argv.slice(2);
+  const spec = JSON.parse(readFileSync(specPath!, 'utf8')) as LabSpec;
+  const out: Record<string, unknown> = {};
+  for (const [name, fn] of [['snapshot', snapshotScenario], ['io', ioScenario]] as const) {
+    const t0 = performance.now();
+    try {
+      out[name] = await fn(spec);
+    } catch (e) {
+      out[name] = { error: (e as Error).stack };
+    }
+    (out[name] as Record<string, unknown>)['durationMs'] = performance.now() - t0;
+    writeFileSync(outPath!, JSON.stringify(out, null, 2));
+  }
+}

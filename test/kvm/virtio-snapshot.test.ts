@@ -1,0 +1,162 @@
+/**
+ * Issue 3 (virtio devices with a stock Debian guest) and issue 4 (pause,
+ * snapshot, restore) on real KVM: one KVM-lab run executes both scenarios of
+ * lab-scenarios.ts; this file prepares the guest artifacts and disk images
+ * and checks the record and the images afterwards.
+ */
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildTestGuest } from '../guest/build.js';
+import { buildGuestTools } from '../guest-tools/build.js';
+import { buildInitramfs, ensureKernels } from '../../src/lab/artifacts.js';
+import { runInLab } from '../../src/lab/lab.js';
+import { repoRoot } from '../helpers/repo.js';
+import type { LabSpec } from './lab-scenarios.js';
+
+const IO_INIT = `
+echo "TVIO: start"
+mkdir -p /mnt/a /mnt/b
+mount -t ext4 -o ro /dev/vda /mnt/a && echo "TVIO: sha $(sha256sum /mnt/a/hello.txt | cut -d' ' -f1)"
+echo "TVIO: serial $(cat /sys/block/vda/serial 2>/dev/null)"
+mount -t ext4 /dev/vdb /mnt/b && echo written-by-guest > /mnt/b/guest.txt && sync && umount /mnt/b && echo "TVIO: wrote-overlay"
+if dd if=/dev/zero of=/dev/vdc bs=4096 count=1 conv=fsync 2>/dev/null; then echo "TVIO: ro-write-succeeded"; else echo "TVIO: ro-write-refused"; fi
+echo "TVIO: rng $(head -c 16 /dev/hwrng | od -An -tx1 | tr -d ' \\n')"
+ip link set lo up; ip link set eth0 up; ip addr add 10.99.0.2/24 dev eth0
+echo "TVIO: mac $(cat /sys/class/net/eth0/address)"
+if ping -c 3 -W 10 10.99.0.1 >/dev/null; then echo "TVIO: ping-ok"; else echo "TVIO: ping-failed"; fi
+dd if=/dev/zero bs=65536 count=160 2>/dev/null | nc 10.99.0.1 5001 && echo "TVIO: tcp-sent"
+/bin/vsock-echo listen 5000 &
+sleep 1
+echo "TVIO: vsock-listening"
+/bin/vsock-echo connect 2 6000 ping-g2h
+wait
+echo "TVIO: memfree-before $(grep MemFree /proc/meminfo | tr -s ' ' | cut -d' ' -f2)"
+echo "TVIO: balloon-wait"
+read -r x
+echo "TVIO: memfree-after $(grep MemFree /proc/meminfo | tr -s ' ' | cut -d' ' -f2)"
+echo "TVIO: done"
+`;
+
+const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+let record: { snapshot: Record<string, any>; io: Record<string, any> };
+let work = '';
+let helloSha = '';
+let baseShaBefore = '';
+
+function field(name: string): RegExpMatchArray | null {
+  return (record.io['stdout'] as string | undefined)?.match(new RegExp(`TVIO: ${name}(?: (\\S+))?`)) ?? null;
+}
+
+describe('virtio devices and snapshots on real KVM (KVM lab)', { timeout: 1_800_000 }, () => {
+  before(async () => {
+    const kernels = await ensureKernels();
+    const guest = await buildTestGuest();
+    const tools = buildGuestTools();
+    work = join(repoRoot(), '.cache/lab/io-work');
+    rmSync(work, { recursive: true, force: true });
+    mkdirSync(join(work, 'content'), { recursive: true });
+    writeFileSync(join(work, 'content/hello.txt'), 'hello from the host, checksummed in the guest\n'.repeat(1000));
+    helloSha = sha256(join(work, 'content/hello.txt'));
+    const ext4 = join(work, 'data.ext4');
+    execFileSync('mkfs.ext4', ['-q', '-F', '-d', join(work, 'content'), ext4, '32M']);
+    const base = join(work, 'base.ext4');
+    execFileSync('mkfs.ext4', ['-q', '-F', base, '32M']);
+    baseShaBefore = sha256(base);
+    const overlay = join(work, 'overlay.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'raw', overlay]);
+    const ro = join(work, 'readonly.raw');
+    writeFileSync(ro, Buffer.alloc(4 * 1024 * 1024));
+    const ioInitrd = await buildInitramfs({
+      initSnippet: IO_INIT,
+      modulesFrom: kernels.cloud.modulesDir,
+      modules: ['virtio_pci', 'virtio_blk', 'virtio_net', 'virtio_rng', 'virtio_balloon', 'vmw_vsock_virtio_transport', 'ext4'],
+      add: [{ src: tools.vsockEcho, dest: '/bin/vsock-echo' }],
+    });
+    const spec: LabSpec = { testGuest: guest, kernel: kernels.cloud.bzImage, ioInitrd, images: { ext4, overlay, readonlyDisk: ro }, workDir: work };
+    writeFileSync(join(work, 'spec.json'), JSON.stringify(spec));
+    const lab = await runInLab({
+      script: `node dist/test/kvm/lab-scenarios.js ${join(work, 'spec.json')} ${join(work, 'record.json')}`,
+      timeoutMs: 1_500_000,
+      memoryMiB: 4096,
+      shareWritable: [work],
+    });
+    assert.equal(lab.exitCode, 0, `lab-scenarios failed inside L1:\n${lab.output.slice(-4000)}`);
+    record = JSON.parse(readFileSync(join(work, 'record.json'), 'utf8'));
+    process.stderr.write(`virtio/snapshot lab: L1 up in ${lab.l1BootMs} ms, total ${lab.totalMs} ms\n`);
+  });
+
+  describe('issue 4: pause, snapshot, restore', () => {
+    test('pause stops the guest counting and resume continues', () => {
+      const s = record.snapshot;
+      assert.ok(!s['error'], String(s['error']));
+      assert.equal(s['afterPause3s'], s['pausedAt'], 'count advanced while paused');
+      assert.equal(s['infoPaused'].state, 'Paused');
+      assert.match(String(s['pauseAgain']), /not allowed while the VM is paused/);
+      assert.ok(s['resumedTo'] >= s['pausedAt'] + 3);
+    });
+    test('a snapshot is written, and restoring it (twice) continues the count where it stopped', () => {
+      const s = record.snapshot;
+      assert.equal(s['snapshotStatus'], 0, s['snapshotOutput']);
+      assert.match(s['snapshotFiles'], /state\.tvs/);
+      assert.match(s['snapshotFiles'], /memory\.bin/);
+      for (const run of ['restore1', 'restore2']) {
+        assert.ok(!s[`${run}Error`], s[`${run}Error`]);
+        assert.equal(s[`${run}FirstCount`], s['countAtSnapshot'] + 1, `${run} continued from ${s['countAtSnapshot']}`);
+        assert.equal(s[`${run}Continued`], true);
+      }
+    });
+    test('a corrupted snapshot is refused with a clear message', () => {
+      const s = record.snapshot;
+      assert.equal(s['corruptStatus'], 1);
+      assert.match(s['corruptStderr'], /corrupted \(checksum mismatch\)/);
+    });
+  });
+
+  describe('issue 3: virtio devices with a stock Debian guest', () => {
+    test('the guest boots with the virtio drivers and ends cleanly', () => {
+      assert.ok(!record.io['error'], String(record.io['error']) + String(record.io['stdout']).slice(-3000));
+      assert.match(record.io['stdout'], /TVIO: done/);
+      assert.equal(record.io['exitCode'], 0, record.io['stderr']);
+    });
+    test('virtio-blk: an ext4 image made with mkfs.ext4 -d reads back with the same checksum; serial is the device id', () => {
+      assert.equal(field('sha')?.[1], helloSha);
+      assert.equal(field('serial')?.[1], 'data-disk');
+    });
+    test('virtio-blk: a write to a qcow2 overlay lands in the overlay, the base stays untouched, qemu-img check passes', () => {
+      assert.ok(field('wrote-overlay'));
+      assert.equal(sha256(join(work, 'base.ext4')), baseShaBefore);
+      execFileSync('qemu-img', ['check', '-q', join(work, 'overlay.qcow2')]);
+      const raw = join(work, 'overlay-flat.raw');
+      execFileSync('qemu-img', ['convert', '-O', 'raw', join(work, 'overlay.qcow2'), raw]);
+      const content = execFileSync('debugfs', ['-R', 'cat /guest.txt', raw], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      assert.equal(content, 'written-by-guest\n');
+    });
+    test('virtio-blk: a read-only disk refuses writes', () => {
+      assert.ok(field('ro-write-refused'), record.io['stdout']);
+    });
+    test('virtio-rng gives bytes', () => {
+      const hex = field('rng')?.[1] ?? '';
+      assert.match(hex, /^[0-9a-f]{32}$/);
+      assert.notEqual(hex, '0'.repeat(32));
+    });
+    test('virtio-net: ping and a 10 MiB TCP transfer to a peer in a network namespace; MAC as configured', () => {
+      assert.equal(field('mac')?.[1], '52:54:00:12:34:56');
+      assert.ok(field('ping-ok'), record.io['stdout']);
+      assert.equal(record.io['tcpBytes'], 160 * 65536);
+    });
+    test('virtio-vsock: host to guest (CONNECT handshake) and guest to host (uds_PORT)', () => {
+      assert.match(record.io['h2g'], /^OK \d+\nping-h2g\n/);
+      assert.match(record.io['stdout'], /vsock-echo: reply ping-g2h/);
+    });
+    test('virtio-balloon: inflating shrinks the guest free memory', () => {
+      const before = Number(field('memfree-before')?.[1]);
+      const after = Number(field('memfree-after')?.[1]);
+      assert.ok(before - after > 64 * 1024, `MemFree ${before} kB -> ${after} kB after a 128 MiB balloon (${JSON.stringify(record.io['balloonInfo'])})`);
+    });
+  });
+});
