@@ -7,12 +7,22 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { chromium, type BrowserContext } from 'playwright-core';
 
-export const REPO = join(import.meta.dirname, '..', '..');
-const CLI_ENTRY = join(REPO, 'test', 'platform', 'cli-entry.ts');
+/** The repository (this file runs from test/web under tsx and from dist/test/web when compiled). */
+export const REPO = findRepo();
+/** The platform CLI the platform tests use: the .ts under tsx, the compiled .js in dist. */
+const CLI_TS = join(import.meta.dirname, '..', 'platform', 'cli-entry.ts');
+const CLI_ARGS = existsSync(CLI_TS) ? ['--import', 'tsx', CLI_TS] : [join(import.meta.dirname, '..', 'platform', 'cli-entry.js')];
+
+function findRepo(): string {
+  if (process.env['TYPEVISOR_REPO']) return process.env['TYPEVISOR_REPO'];
+  let dir = import.meta.dirname;
+  for (let i = 0; i < 6 && !existsSync(join(dir, 'web', 'vite.config.ts')); i++) dir = dirname(dir);
+  return dir;
+}
 export const SCREENSHOTS = join(REPO, 'test-output', 'web');
 
 /** Builds web/dist unless it is there (scripts/setup.sh normally has built it). */
@@ -49,7 +59,7 @@ export async function startWebDaemon(opts: { dataDir?: string; port?: number; to
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'tv-web-'));
   const port = opts.port ?? (await freePort());
   const token = opts.token ?? `tv_web_${randomBytes(16).toString('hex')}`;
-  const proc = spawn(process.execPath, ['--import', 'tsx', CLI_ENTRY, 'serve', '--data', dataDir, '--listen', `127.0.0.1:${port}`, '--no-demo'], {
+  const proc = spawn(process.execPath, [...CLI_ARGS, 'serve', '--data', dataDir, '--listen', `127.0.0.1:${port}`, '--no-demo'], {
     cwd: REPO,
     env: { ...process.env, TYPEVISOR_BOOTSTRAP_TOKEN: token, TYPEVISOR_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
