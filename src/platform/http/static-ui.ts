@@ -35,7 +35,12 @@ export async function registerStaticUi(app: FastifyInstance, root: string | null
       response: { 200: { type: 'string', contentType: 'text/html' } },
     },
     handler: (req: FastifyRequest, reply: FastifyReply) => {
-      const path = decodeURIComponent(req.url.split('?')[0] ?? '/');
+      let path: string;
+      try {
+        path = decodeURIComponent(req.url.split('?')[0] ?? '/');
+      } catch {
+        return reply.code(400).send({ error: { code: 'invalid_request', message: 'malformed URL encoding in the path' } });
+      }
       if (API_PREFIXES.some((p) => path.startsWith(p))) {
         return reply.code(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${path}` } });
       }

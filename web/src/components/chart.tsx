@@ -19,7 +19,7 @@ export function Chart(props: { title: string; series: ChartSeries[]; data: uPlot
       height: 160,
       legend: { show: true, live: true },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true }, y: props.max !== undefined ? { range: [0, props.max] } : { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+      scales: { x: { time: true }, y: props.max !== undefined ? { range: [0, props.max] } : { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1024] } },
       axes: [
         { stroke: '#8a94a6', grid: { stroke: 'rgba(138,148,166,0.12)' }, ticks: { show: false } },
         { stroke: '#8a94a6', grid: { stroke: 'rgba(138,148,166,0.12)' }, ticks: { show: false }, size: 70, values: (_u, vals) => vals.map((v) => fmt.current(v)) },
@@ -54,13 +54,4 @@ export function Chart(props: { title: string; series: ChartSeries[]; data: uPlot
   );
 }
 
-/** Per-second rates from cumulative counters: [t1..tn] and (v[i]-v[i-1])/(t[i]-t[i-1]). */
-export function rates(times: number[], counters: number[]): (number | null)[] {
-  const out: (number | null)[] = [null];
-  for (let i = 1; i < counters.length; i++) {
-    const dt = (times[i]! - times[i - 1]!) / 1000;
-    const dv = counters[i]! - counters[i - 1]!;
-    out.push(dt > 0 && dv >= 0 ? dv / dt : null);
-  }
-  return out;
-}
+export { rates } from '../logic';

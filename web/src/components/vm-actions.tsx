@@ -4,18 +4,9 @@ import { api, canOperate, errorText, session } from '../api';
 import { useObservable } from '../hooks';
 import { useConfirm } from './confirm';
 import type { Vm } from '../types';
+import { allowedOps, type VmOp } from '../logic';
 
-export type VmOp = 'start' | 'stop' | 'reboot' | 'pause' | 'resume' | 'delete';
-
-export function allowedOps(vm: Vm): VmOp[] {
-  switch (vm.state) {
-    case 'stopped':
-    case 'crashed': return ['start', 'delete'];
-    case 'running': return ['stop', 'reboot', 'pause'];
-    case 'paused': return ['resume', 'stop'];
-    default: return [];
-  }
-}
+export type { VmOp };
 
 const LABEL: Record<VmOp, string> = { start: 'Start', stop: 'Stop', reboot: 'Reboot', pause: 'Pause', resume: 'Resume', delete: 'Delete' };
 const QUESTION: Partial<Record<VmOp, (n: string) => { title: string; body: string; danger?: boolean }>> = {
@@ -51,7 +42,7 @@ export function useVmActions(onError: (msg: string | null) => void, onDeleted?: 
   };
 
   const buttons = (vm: Vm, compact = false): ReactNode => {
-    const ops = allowedOps(vm);
+    const ops = allowedOps(vm.state);
     const shown: VmOp[] = compact ? ops : ['start', 'stop', 'reboot', 'pause', 'resume', 'delete'];
     return (
       <div className="btn-row">

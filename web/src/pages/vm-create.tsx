@@ -8,17 +8,7 @@ import { useObservable, useResource } from '../hooks';
 import { ErrorBox, Field, Section } from '../components/ui';
 import { navigate } from '../router';
 import type { Image, Network, Vm } from '../types';
-
-/** Which form input an API error field belongs to. */
-export function inputForField(field: string | undefined): string | null {
-  if (!field) return null;
-  if (field.startsWith('disks')) return 'disk';
-  if (field.startsWith('nics')) return 'networks';
-  if (field.startsWith('cloudInit.sshAuthorizedKeys')) return 'sshKey';
-  if (field.startsWith('cloudInit.hostname')) return 'hostname';
-  if (field.startsWith('boot.')) return field;
-  return field.split(/[.[]/)[0] ?? null;
-}
+import { inputForField } from '../logic';
 
 export function VmCreatePage() {
   const s = useObservable(session);
