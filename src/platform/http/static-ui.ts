@@ -28,8 +28,9 @@ const API_PREFIXES = ['/api/', '/metrics'];
 
 export async function registerStaticUi(app: FastifyInstance, root: string | null = findUiRoot()): Promise<void> {
   if (root) await app.register(fastifyStatic, { root, serve: false });
-  addRoute(app, {
-    method: 'GET', url: '/*', access: 'public',
+  // `/` and `/*` both, so the route tree (and the OpenAPI check against it) lists each with its method.
+  for (const url of ['/', '/*']) addRoute(app, {
+    method: 'GET', url, access: 'public',
     schema: {
       summary: 'The web UI (static files; other paths get index.html for the single-page app)', tags: ['ui'],
       response: { 200: { type: 'string', contentType: 'text/html' } },
