@@ -102,9 +102,11 @@ export async function buildServer(ctx: PlatformContext, opts: ServerOptions = {}
     return reply.code(status).send({ error: { code, message } });
   });
 
-  app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
-  );
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0]!;
+    const shown = path.length > 200 ? `${path.slice(0, 200)}... (${path.length} characters)` : path;
+    return reply.code(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${shown}` } });
+  });
 
   registerAdminRoutes(app, ctx);
   registerVmRoutes(app, ctx);

@@ -81,9 +81,16 @@ async function main(argv: string[]): Promise<number> {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = argv[i + 1];
-    if (arg === '--iterations' && value) (iterations = Number(value)), i++;
-    else if (arg === '--seed' && value) (seed = Number(value)), i++;
-    else if (arg === '--target' && value) names.push(value), i++;
+    if (arg === '--iterations' && value) {
+      iterations = Number(value);
+      i++;
+    } else if (arg === '--seed' && value) {
+      seed = Number(value);
+      i++;
+    } else if (arg === '--target' && value) {
+      names.push(value);
+      i++;
+    }
     else {
       console.error(`usage: run.js [--target NAME]... [--iterations N] [--seed S]  (unknown argument ${arg})`);
       return 2;

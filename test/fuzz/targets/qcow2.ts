@@ -85,6 +85,7 @@ export const target: FuzzTarget = {
       if (isClearDiskError(error)) return;
       throw new FuzzPropertyError(`open failed with an unclear error: ${(error as Error).stack ?? String(error)}`);
     }
+    let closeFailure: Error | undefined;
     try {
       const size = disk.sizeBytes;
       for (let n = 0; n < 8; n++) {
@@ -107,9 +108,11 @@ export const target: FuzzTarget = {
       try {
         disk.close();
       } catch (error) {
-        if (!isClearDiskError(error)) throw new FuzzPropertyError(`close failed with an unclear error: ${(error as Error).stack ?? String(error)}`);
+        // Recorded, not thrown here: a throw in `finally` would hide the iteration's own failure.
+        if (!isClearDiskError(error)) closeFailure = new FuzzPropertyError(`close failed with an unclear error: ${(error as Error).stack ?? String(error)}`);
       }
     }
+    if (closeFailure) throw closeFailure;
     if (Date.now() - started > 5000) throw new FuzzPropertyError('one image took more than 5 s');
   },
 };
