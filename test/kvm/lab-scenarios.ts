@@ -6,7 +6,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createConnection, createServer } from 'node:net';
-import { readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { readFileSync, writeFileSync, existsSync, rmSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../helpers/repo.js';
@@ -59,8 +59,11 @@ function sh(cmd: string): string {
 }
 
 /** Issue 4: pause/resume while counting; snapshot, kill -9, restore twice. */
+/** Unix sockets cannot live on the 9p share (ENXIO): they go to L1's own /tmp. */
+const SOCKET_DIR = mkdtempSync('/tmp/tv-lab-');
+
 async function snapshotScenario(spec: LabSpec): Promise<Record<string, unknown>> {
-  const sock = join(spec.workDir, 'count.sock');
+  const sock = join(SOCKET_DIR, 'count.sock');
   const snap = join(spec.workDir, 'snap');
   rmSync(snap, { recursive: true, force: true });
   const vm = new VmmProcess(['run', '--kernel', spec.testGuest, '--cmdline', 'tvg.test=count', '--memory', '64', '--api-sock', sock]);
@@ -118,6 +121,7 @@ async function snapshotScenario(spec: LabSpec): Promise<Record<string, unknown>>
 async function ioScenario(spec: LabSpec): Promise<Record<string, unknown>> {
   const r: Record<string, unknown> = {};
   // Network: tap -- bridge -- veth -- netns peer 10.99.0.1; all inside L1, torn down after.
+  spawnSync('modprobe', ['-a', 'tun', 'bridge', 'veth']);
   sh(`ip tuntap add tvtap0 mode tap && ip link add tvbr0 type bridge && ip link set tvtap0 master tvbr0 &&
       ip link add tvveth0 type veth peer name tvveth1 && ip link set tvveth0 master tvbr0 &&
       ip netns add tvpeer && ip link set tvveth1 netns tvpeer &&
@@ -126,12 +130,12 @@ async function ioScenario(spec: LabSpec): Promise<Record<string, unknown>> {
   const tcpCount = join(spec.workDir, 'tcp-bytes');
   const sink = spawn('ip', ['netns', 'exec', 'tvpeer', process.execPath, '-e',
     `const n=require('net');let b=0;const s=n.createServer(c=>{c.on('data',d=>b+=d.length);c.on('end',()=>{require('fs').writeFileSync(${JSON.stringify(tcpCount)},String(b));process.exit(0)})});s.listen(5001,'10.99.0.1')`], { stdio: 'ignore' });
-  const uds = join(spec.workDir, 'v.sock');
+  const uds = join(SOCKET_DIR, 'v.sock');
   rmSync(uds, { force: true });
   rmSync(`${uds}_6000`, { force: true });
   const g2h = createServer((c) => c.on('data', (d) => c.end(d)));
   await new Promise<void>((res) => g2h.listen(`${uds}_6000`, () => res()));
-  const api = join(spec.workDir, 'io.sock');
+  const api = join(SOCKET_DIR, 'io.sock');
   const vm = new VmmProcess([
     'run', '--kernel', spec.kernel, '--initrd', spec.ioInitrd, '--memory', '512', '--cpus', '2',
     '--cmdline', 'console=ttyS0 reboot=k panic=-1 quiet',
