@@ -3,6 +3,7 @@
  * directory, a small HTTP client and WebSocket helpers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,7 +80,7 @@ export async function startDaemon(opts: { dataDir?: string; token?: string; demo
 
 export interface Reply {
   status: number;
-  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  json: any;  
   text: string;
 }
 
@@ -150,7 +151,7 @@ export class ConsoleReader {
   }
 }
 
-export async function waitForTask(url: string, token: string, id: string, timeoutMs = 90_000): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+export async function waitForTask(url: string, token: string, id: string, timeoutMs = 90_000): Promise<any> {  
   const end = Date.now() + timeoutMs;
   for (;;) {
     const r = await call(url, token, 'GET', `/api/v1/tasks/${id}`);
@@ -160,7 +161,7 @@ export async function waitForTask(url: string, token: string, id: string, timeou
   }
 }
 
-export async function waitForState(url: string, token: string, vm: string, state: string, timeoutMs = 60_000): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+export async function waitForState(url: string, token: string, vm: string, state: string, timeoutMs = 60_000): Promise<any> {  
   const end = Date.now() + timeoutMs;
   for (;;) {
     const r = await call(url, token, 'GET', `/api/v1/vms/${vm}`);
@@ -172,4 +173,26 @@ export async function waitForState(url: string, token: string, vm: string, state
 
 export function cleanup(dataDir: string): void {
   rmSync(dataDir, { recursive: true, force: true });
+}
+
+/**
+ * One HTTP request over node:http that settles on the response even when the server answered before reading
+ * the whole body (a 413 for an oversized upload: writing the rest then fails with EPIPE/ECONNRESET).
+ */
+export function rawHttp(url: string, method: string, headers: Record<string, string>, body?: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    const req = request(url, { method, headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) } }, (res) => {
+      answered = true;
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString('utf8')));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('error', reject);
+    });
+    req.on('error', (e) => {
+      if (!answered) reject(e);
+    });
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
 }

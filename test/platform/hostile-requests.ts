@@ -126,11 +126,11 @@ export function hostileRequests(c: HostileContext): HostileCase[] {
     }
   }
   op('id too long', 'GET', `/api/v1/vms/${'x'.repeat(200)}`, 400, /id/);
-  op('id far too long', 'GET', `/api/v1/vms/${'x'.repeat(2000)}`, 414, /too long/);
+  op('id far too long', 'GET', `/api/v1/vms/${'x'.repeat(2000)}`, 404, /no route/);
   op('bad percent-encoding', 'GET', '/api/v1/vms/%E0%A4%A', 400, /URL|url|decode|invalid/i);
   op('unknown route', 'GET', '/api/v1/vms/a/b/c/d', 404, /no route/);
   op('unknown method', 'PUT', '/api/v1/vms', 404, /no route/);
-  op('path traversal outside the API', 'GET', '/api/v1/../../etc/passwd', 404, /no route|not found/);
+  op('encoded traversal to a host file', 'GET', '/api/v1/vms/..%2F..%2F..%2F..%2Fetc%2Fpasswd/console/log', 404, /not found/);
 
   // Query strings.
   const query = (what: string, method: string, path: string, field: string): void => {

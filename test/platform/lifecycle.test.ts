@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type WebSocket from 'ws';
 import { demoBoot } from '../../src/platform/demo.js';
 import type { BootSpec } from '../../src/platform/engines/engine.js';
-import { call, cleanup, ConsoleReader, dbDump, openWs, startDaemon, waitForState, waitForTask, tempDataDir, type DaemonProcess } from './helpers.js';
+import { call, cleanup, ConsoleReader, dbDump, openWs, rawHttp, startDaemon, waitForState, waitForTask, tempDataDir, type DaemonProcess } from './helpers.js';
 import { hostileRequests } from './hostile-requests.js';
 
 let d: DaemonProcess;
@@ -47,9 +47,18 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** Type a command until its output appears: keys typed before the shell set up its terminal are discarded. */
 async function typeAndSee(reader: ConsoleReader, n: number): Promise<void> {
-  reader.ws.send(Buffer.from(`echo OUT-$((${n}*7))\n`));
-  await reader.waitFor(`OUT-${n * 7}`, 30_000);
+  const end = Date.now() + 60_000;
+  for (;;) {
+    reader.ws.send(Buffer.from(`echo OUT-$((${n}*7))\n`));
+    try {
+      await reader.waitFor(`OUT-${n * 7}`, 5000);
+      return;
+    } catch (e) {
+      if (Date.now() > end) throw e;
+    }
+  }
 }
 
 test('create and start; the console replays history and takes input', async () => {
@@ -102,8 +111,10 @@ test('200+ hostile requests: each a 4xx naming the problem; the daemon stays up 
     if (c.rawBody !== undefined) body = c.rawBody;
     else if (c.body !== undefined) body = JSON.stringify(c.body);
     if (body !== undefined) headers['content-type'] = c.contentType ?? 'application/json';
-    const res = await fetch(d.url + c.path, { method: c.method, headers, body });
-    const text = await res.text();
+    const res = await rawHttp(d.url + c.path, c.method, headers, body).catch((e: Error) => {
+      throw new Error(`${c.what}: ${c.method} ${c.path.slice(0, 80)}: ${e.message}`);
+    });
+    const text = res.text;
     const where = `${c.what}: ${c.method} ${c.path.slice(0, 80)} -> ${res.status} ${text.slice(0, 300)}`;
     assert.ok(res.status >= 400 && res.status < 500, where);
     if (c.status !== undefined) assert.equal(res.status, c.status, where);
@@ -164,8 +175,10 @@ test('the guest outlives a daemon restart and a kill -9; the new daemon re-attac
   assert.equal(vm.json.state, 'running', vm.text);
   assert.equal(vm.json.pid, pid);
   assert.match(vm.json.stateReason, /re-attached/);
+  const history = await call(d.url, token, 'GET', `/api/v1/vms/${vmId}/console/log`);
+  assert.match(history.text, /OUT-49/, `console history survives the restart (${history.text.length} bytes)`);
   let reader = new ConsoleReader(await openWs(d.url, `/api/v1/vms/${vmId}/console`, token));
-  await reader.waitFor('OUT-49', 5000); // history survived the restart
+  await reader.waitFor('OUT-49', 5000); // and is replayed to a new viewer
   await typeAndSee(reader, 8);
   reader.ws.close();
 
@@ -188,18 +201,33 @@ test('a killed engine process shows as crashed', async () => {
   assert.equal(vm.pid, null);
 });
 
-test('start again, clean ACPI stop, delete', async () => {
+test('start again, restart policy after a crash, clean ACPI stop, delete', async () => {
   const readyCount = async (): Promise<number> =>
     (await call(d.url, token, 'GET', `/api/v1/vms/${vmId}/console/log`)).text.split('typevisor-demo: ready').length - 1;
+  const edited = await call(d.url, token, 'PATCH', `/api/v1/vms/${vmId}`, { restartPolicy: 'on-crash' });
+  assert.equal(edited.status, 200, edited.text);
   const readyBefore = await readyCount();
   const start = await call(d.url, token, 'POST', `/api/v1/vms/${vmId}/start`);
   assert.equal((await waitForTask(d.url, token, start.json.task.id)).status, 'succeeded');
   // The power button watcher is armed once init printed this line again.
-  const end = Date.now() + 90_000;
-  while ((await readyCount()) <= readyBefore) {
-    assert.ok(Date.now() < end, 'second boot never got ready');
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  const waitReady = async (after: number): Promise<void> => {
+    const end = Date.now() + 90_000;
+    while ((await readyCount()) <= after) {
+      assert.ok(Date.now() < end, 'the guest never got ready');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
+  await waitReady(readyBefore);
+
+  // restartPolicy on-crash: a killed engine process is started again (after a 1 s backoff).
+  const crashedPid = (await call(d.url, token, 'GET', `/api/v1/vms/${vmId}`)).json.pid as number;
+  const readyBeforeCrash = await readyCount();
+  process.kill(crashedPid, 'SIGKILL');
+  await waitForState(d.url, token, vmId, 'crashed', 30_000);
+  const restarted = await waitForState(d.url, token, vmId, 'running', 60_000);
+  assert.notEqual(restarted.pid, crashedPid);
+  assert.match(restarted.stateReason, /restart policy/);
+  await waitReady(readyBeforeCrash);
   const stop = await call(d.url, token, 'POST', `/api/v1/vms/${vmId}/stop?timeoutSeconds=60`);
   assert.equal(stop.status, 202);
   const task = await waitForTask(d.url, token, stop.json.task.id);
