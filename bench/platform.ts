@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   if (!boot) throw new Error('no guest artifacts');
   const dataDir = mkdtempSync(join(tmpdir(), 'tv-bench-'));
   const d = await startDaemon({ dataDir, listen: '127.0.0.1:0', demo: false, bootstrapToken: TOKEN, log: pino({ level: 'warn' }), print: () => {} });
-  const api = async (method: string, path: string, body?: unknown): Promise<any> => { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const api = async (method: string, path: string, body?: unknown): Promise<any> => {  
     const res = await fetch(d.url + path, {
       method,
       headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) },

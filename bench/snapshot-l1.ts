@@ -1,0 +1,155 @@
+/**
+ * Inside L1: snapshot and restore of the counting test guest, typevisor vs
+ * QEMU (`migrate` to a file, `-incoming` from it), 256 MiB and 1 GiB.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createConnection } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '../test/helpers/repo.js';
+import { vmmRequest } from '../src/cli/vmm-client.js';
+
+const [specPath, outPath] = process.argv.slice(2);
+const spec = JSON.parse(readFileSync(specPath!, 'utf8')) as { guest: string; sizesMiB: number[] };
+const bin = join(repoRoot(), 'bin/typevisor.js');
+const tmp = mkdtempSync('/tmp/tv-bench-snap-');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function watch(child: ChildProcess): { text: () => string; waitFor: (re: RegExp, ms: number) => Promise<number> } {
+  let out = '';
+  child.stdout?.on('data', (c: Buffer) => (out += c.toString('latin1')));
+  child.stderr?.on('data', (c: Buffer) => (out += c.toString('latin1')));
+  return {
+    text: () => out,
+    waitFor: async (re, ms) => {
+      const t0 = performance.now();
+      while (!re.test(out)) {
+        if (performance.now() - t0 > ms) throw new Error(`timeout waiting for ${re}: ${out.slice(-800)}`);
+        await sleep(5);
+      }
+      return performance.now();
+    },
+  };
+}
+
+/** A minimal QMP client: one command at a time. */
+async function qmp(path: string): Promise<(cmd: string, args?: object) => Promise<any>> {
+  const sock = createConnection(path);
+  let buf = '';
+  const waiters: Array<(v: any) => void> = [];
+  sock.on('data', (d) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      const msg = JSON.parse(line);
+      if ('return' in msg || 'error' in msg) waiters.shift()?.(msg);
+    }
+  });
+  await new Promise((r) => sock.once('data', r));
+  const call = (cmd: string, args?: object) =>
+    new Promise<any>((resolve) => {
+      waiters.push(resolve);
+      sock.write(JSON.stringify({ execute: cmd, ...(args ? { arguments: args } : {}) }) + '\n');
+    });
+  await call('qmp_capabilities');
+  return call;
+}
+
+const newCount = (from: number) => new RegExp(`TVG: count (${Array.from({ length: 50 }, (_, k) => from + 1 + k).join('|')})\\b`);
+const lastCount = (text: string) => Math.max(...[...text.matchAll(/TVG: count (\d+)/g)].map((m) => Number(m[1])));
+
+const results: any[] = [];
+for (const mib of spec.sizesMiB) {
+  // ---- typevisor ----
+  const sock = join(tmp, `tv-${mib}.sock`);
+  const snap = join(tmp, `tv-snap-${mib}`);
+  const vm = spawn(process.execPath, [bin, 'run', '--kernel', spec.guest, '--cmdline', 'tvg.test=count', '--memory', String(mib), '--api-sock', sock]);
+  const w = watch(vm);
+  await w.waitFor(/TVG: count 3\b/, 300_000);
+  let t = performance.now();
+  await vmmRequest(sock, 'PATCH', '/vm', { state: 'Paused' });
+  await vmmRequest(sock, 'PUT', '/snapshot/create', { snapshot_path: snap });
+  const tvCreate = performance.now() - t;
+  const count = lastCount(w.text());
+  vm.kill('SIGKILL');
+  t = performance.now();
+  const r1 = spawn(process.execPath, [bin, 'restore', '--snapshot', snap]);
+  const tvSpawnToRunning = (await watch(r1).waitFor(newCount(count), 120_000)) - t;
+  r1.kill('SIGKILL');
+  const sock2 = join(tmp, `tv2-${mib}.sock`);
+  const r2 = spawn(process.execPath, [bin, 'vmm', '--api-sock', sock2]);
+  const w2 = watch(r2);
+  for (let i = 0; i < 600; i++) {
+    try {
+      statSync(sock2);
+      break;
+    } catch {
+      await sleep(50);
+    }
+  }
+  await sleep(200);
+  t = performance.now();
+  await vmmRequest(sock2, 'PUT', '/snapshot/load', { snapshot_path: snap, resume_vm: true });
+  const tvApiToResumed = performance.now() - t;
+  await w2.waitFor(newCount(count), 120_000);
+  r2.kill('SIGKILL');
+
+  // ---- QEMU ----
+  const qsock = join(tmp, `q-${mib}.qmp`);
+  const qfile = join(tmp, `q-${mib}.mig`);
+  const qargs = ['-enable-kvm', '-M', 'microvm', '-cpu', 'host', '-m', String(mib), '-nographic', '-nodefaults', '-serial', 'stdio', '-no-reboot', '-kernel', spec.guest, '-append', 'tvg.test=count', '-qmp', `unix:${qsock},server=on,wait=off`];
+  const q = spawn('qemu-system-x86_64', qargs);
+  const qw = watch(q);
+  await qw.waitFor(/TVG: count 3\b/, 300_000);
+  await sleep(300);
+  const call = await qmp(qsock);
+  t = performance.now();
+  await call('stop');
+  await call('migrate', { uri: `exec:cat > ${qfile}` });
+  for (;;) {
+    const s = await call('query-migrate');
+    if (s.return?.status === 'completed') break;
+    if (s.return?.status === 'failed') throw new Error(`qemu migrate failed: ${JSON.stringify(s)}`);
+    await sleep(5);
+  }
+  const qCreate = performance.now() - t;
+  const qcount = lastCount(qw.text());
+  q.kill('SIGKILL');
+  const qsock2 = join(tmp, `q2-${mib}.qmp`);
+  t = performance.now();
+  const q2 = spawn('qemu-system-x86_64', [...qargs.slice(0, -1), `unix:${qsock2},server=on,wait=off`, '-incoming', `exec:cat ${qfile}`]);
+  const q2w = watch(q2);
+  for (let i = 0; i < 2000; i++) {
+    try {
+      statSync(qsock2);
+      break;
+    } catch {
+      await sleep(5);
+    }
+  }
+  const call2 = await qmp(qsock2);
+  for (;;) {
+    const s = await call2('query-status');
+    if (s.return?.status === 'paused' || s.return?.status === 'postmigrate' || s.return?.status === 'prelaunch') {
+      const m = await call2('query-migrate');
+      if (!m.return?.status || m.return.status === 'completed') break;
+    }
+    await sleep(5);
+  }
+  const tc = performance.now();
+  await call2('cont');
+  const qApiToResumed = performance.now() - tc;
+  const qSpawnToRunning = (await q2w.waitFor(newCount(qcount), 120_000)) - t;
+  q2.kill('SIGKILL');
+  results.push({
+    memoryMiB: mib,
+    typevisor: { createMs: tvCreate, spawnToRunningMs: tvSpawnToRunning, apiToResumedMs: tvApiToResumed, stateBytes: statSync(join(snap, 'state.tvs')).size },
+    qemu: { createMs: qCreate, spawnToRunningMs: qSpawnToRunning, contMs: qApiToResumed, fileBytes: statSync(qfile).size },
+  });
+  writeFileSync(outPath!, JSON.stringify(results, null, 2));
+  rmSync(snap, { recursive: true, force: true });
+  rmSync(qfile, { force: true });
+}
+rmSync(tmp, { recursive: true, force: true });
