@@ -17,7 +17,7 @@ import { hostileRequests } from './hostile-requests.js';
 let d: DaemonProcess;
 let dataDir: string;
 let boot: BootSpec;
-let vmId: string;
+let vmId = '';
 let token: string;
 const events: { type: string; state?: string; id?: string }[] = [];
 let eventsWs: WebSocket | null = null;
@@ -33,7 +33,9 @@ before(async () => {
 
 after(async () => {
   eventsWs?.close();
-  if (vmId) await call(d.url, token, 'DELETE', `/api/v1/vms/${vmId}?force=true`).catch(() => {});
+  // Whatever a failed test left behind: no guest may outlive the suite.
+  const left = await call(d.url, token, 'GET', '/api/v1/vms').catch(() => null);
+  for (const vm of (left?.json?.vms ?? []) as { id: string }[]) await call(d.url, token, 'DELETE', `/api/v1/vms/${vm.id}?force=true`).catch(() => {});
   await d.stop();
   cleanup(dataDir);
 });
