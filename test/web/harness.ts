@@ -106,7 +106,7 @@ export async function startWebDaemon(opts: { dataDir?: string; port?: number; to
   };
 }
 
-export async function apiCall(d: { url: string }, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+export async function apiCall(d: { url: string }, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {  
   const headers: Record<string, string> = { authorization: `Bearer ${token}` };
   if (body !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(d.url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -120,7 +120,7 @@ export async function apiCall(d: { url: string }, token: string, method: string,
   return { status: res.status, json };
 }
 
-export async function waitForTask(d: { url: string }, token: string, id: string, timeoutMs: number): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+export async function waitForTask(d: { url: string }, token: string, id: string, timeoutMs: number): Promise<any> {  
   const end = Date.now() + timeoutMs;
   for (;;) {
     const r = await apiCall(d, token, 'GET', `/api/v1/tasks/${id}`);

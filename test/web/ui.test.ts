@@ -135,6 +135,8 @@ test('operator: create a VM from the tiny image, boot it, use its console, stop 
   await page.screenshot({ path: screenshotPath('11-storage') });
   await page.click('nav >> text=Networks');
   await page.waitForSelector('h2:has-text("New network")');
+  // Networks are node-wide: only admins may create them (POST /networks needs admin), so an operator's button is off.
+  assert.equal(await page.locator('button:has-text("Create network")').isDisabled(), true);
   await page.screenshot({ path: screenshotPath('12-networks') });
   await page.keyboard.press('t');
   await page.waitForSelector('.tasks-panel.open li.task');
@@ -158,12 +160,42 @@ test('operator: create a VM from the tiny image, boot it, use its console, stop 
   assert.equal((await apiCall(daemon, daemon.token, 'GET', '/api/v1/vms/web-vm')).json.vcpus, 2);
   await page.screenshot({ path: screenshotPath('15-vm-hardware-stopped') });
 
+  // Disk snapshots while stopped: take one, see it listed.
+  await page.click('[role=tab]:has-text("Snapshots")');
+  await page.fill('input[aria-label="Snapshot name"]', 'before-change');
+  await page.click('button:has-text("Take snapshot")');
+  await page.waitForSelector('td:has-text("before-change")', { timeout: 30_000 });
+  await page.screenshot({ path: screenshotPath('15b-vm-snapshots') });
+
   // Delete with confirmation: back to the list, the VM is gone.
   await page.click('button[data-op=delete]');
   await page.click('dialog[open] button[type=submit]');
   await page.waitForURL(/\/vms$/);
   await page.waitForSelector('tr[data-vm=web-vm]', { state: 'detached' });
   assert.equal((await apiCall(daemon, daemon.token, 'GET', '/api/v1/vms/web-vm')).status, 404);
+  await page.close();
+});
+
+test('admin logs in with the API token; a bad subnet is refused next to its field', { timeout: 60_000 }, async () => {
+  const page = await browser.context.newPage();
+  await page.goto(daemon.url + '/');
+  await page.evaluate('localStorage.clear()');
+  await page.reload();
+  await page.click('[role=tab]:has-text("API token")');
+  await page.fill('input[name=token]', daemon.token);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('h1:has-text("Dashboard")');
+  await page.click('nav >> text=Networks');
+  await page.fill('[data-field=name] input', 'bad-net');
+  await page.fill('[data-field=subnet] input', '10.77.0.0/99');
+  await page.click('button:has-text("Create network")');
+  const shown = page.locator('[data-field=subnet] .field-error, .error-box');
+  await shown.first().waitFor();
+  assert.match(await shown.first().innerText(), /subnet|CIDR|prefix/i);
+  await page.screenshot({ path: screenshotPath('12b-networks-admin-error') });
+  assert.equal((await apiCall(daemon, daemon.token, 'GET', '/api/v1/networks')).json.networks.length, 0);
+  await page.click('button:has-text("Log out")');
+  await page.waitForSelector('input[name=user]');
   await page.close();
 });
 

@@ -29,6 +29,11 @@ export function setSession(s: Session | null): void {
   session.set(s);
 }
 
+/** Networks and images are node-wide: the API lets only admins create or delete them. */
+export function isAdmin(s: Session | null): boolean {
+  return s?.role === 'admin';
+}
+
 export function canOperate(s: Session | null): boolean {
   return s?.role === 'admin' || s?.role === 'operator';
 }

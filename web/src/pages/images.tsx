@@ -1,6 +1,6 @@
 /** Images: list, build from a recipe with live progress and log (task events), delete. */
 import { useEffect, useRef, useState } from 'react';
-import { api, ApiFailure, canOperate, errorText, session } from '../api';
+import { api, ApiFailure, errorText, isAdmin, session } from '../api';
 import { events } from '../events';
 import { useObservable, useResource } from '../hooks';
 import { useConfirm } from '../components/confirm';
@@ -50,7 +50,7 @@ export function ImagesPage() {
                 <div className="image-main">
                   <span className="strong">{i.name}</span> <StateBadge state={i.status} />
                   <span className="muted"> {i.recipe} · {bytes(i.disk.virtualSizeBytes)} disk{i.buildSeconds ? ` · built in ${duration(i.buildSeconds * 1000)}` : ''} · {i.clones} clone{i.clones === 1 ? '' : 's'}</span>
-                  <button type="button" className="danger small push-right" disabled={!canOperate(s) || i.status === 'building'} onClick={() => void remove(i)}>Delete</button>
+                  <button type="button" className="danger small push-right" disabled={!isAdmin(s) || i.status === 'building'} onClick={() => void remove(i)}>Delete</button>
                 </div>
                 {i.status === 'building' && i.taskId && <BuildProgress taskId={i.taskId} />}
               </div>
@@ -58,17 +58,17 @@ export function ImagesPage() {
           </div>
         )}
       </Section>
-      <Section title="Build an image">
+      <Section title="Build an image" actions={isAdmin(s) ? null : <span className="muted">building and deleting images needs the admin role</span>}>
         <form className="form-row" onSubmit={(e) => { e.preventDefault(); void build(); }}>
           <Field label="Name" name="name" error={error?.field === 'name' ? error.message : null}>
-            <input value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} disabled={!canOperate(s)} required />
+            <input value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} disabled={!isAdmin(s)} required />
           </Field>
           <Field label="Recipe" name="recipe" error={error?.field === 'recipe' ? error.message : null}>
-            <select value={recipe} onChange={(e) => setForm({ ...form, recipe: e.target.value })} disabled={!canOperate(s)}>
+            <select value={recipe} onChange={(e) => setForm({ ...form, recipe: e.target.value })} disabled={!isAdmin(s)}>
               {(recipes.data?.recipes ?? []).map((r) => <option key={r.name} value={r.name}>{r.name}</option>)}
             </select>
           </Field>
-          <button type="submit" className="primary" disabled={!canOperate(s)}>Build</button>
+          <button type="submit" className="primary" disabled={!isAdmin(s)}>Build</button>
         </form>
         <p className="muted">{recipes.data?.recipes.find((r) => r.name === recipe)?.description}</p>
       </Section>

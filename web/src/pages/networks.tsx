@@ -1,6 +1,6 @@
 /** Networks: bridges with DHCP (dnsmasq), NAT or isolated; create and delete. */
 import { useState } from 'react';
-import { api, ApiFailure, canOperate, errorText, session } from '../api';
+import { api, ApiFailure, errorText, isAdmin, session } from '../api';
 import { useObservable, useResource } from '../hooks';
 import { useConfirm } from '../components/confirm';
 import { Empty, ErrorBox, Field, Section, StateBadge } from '../components/ui';
@@ -45,19 +45,19 @@ export function NetworksPage() {
                   <td className="mono">{n.bridge}</td>
                   <td><StateBadge state={n.dnsmasq.running ? 'running' : 'stopped'} /></td>
                   <td className="num">{n.nics}</td>
-                  <td><button type="button" className="danger small" disabled={!canOperate(s)} onClick={() => void ask({ title: `Delete network ${n.name}?`, body: 'Its bridge and DHCP server are removed.', confirm: 'Delete', danger: true }).then((ok) => ok && act(() => api('DELETE', `/api/v1/networks/${encodeURIComponent(n.name)}`)))}>Delete</button></td>
+                  <td><button type="button" className="danger small" disabled={!isAdmin(s)} onClick={() => void ask({ title: `Delete network ${n.name}?`, body: 'Its bridge and DHCP server are removed.', confirm: 'Delete', danger: true }).then((ok) => ok && act(() => api('DELETE', `/api/v1/networks/${encodeURIComponent(n.name)}`)))}>Delete</button></td>
                 </tr>
               ))}
             </tbody>
           </table>
         )}
       </Section>
-      <Section title="New network">
+      <Section title="New network" actions={isAdmin(s) ? null : <span className="muted">creating and deleting networks needs the admin role</span>}>
         <form className="form-row" onSubmit={(e) => { e.preventDefault(); void act(() => api('POST', '/api/v1/networks', { name: form.name.trim(), subnet: form.subnet.trim(), nat: form.nat })).then((ok) => ok && setForm({ ...form, name: '' })); }}>
-          <Field label="Name" name="name" error={fieldErr('name')}><input value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} disabled={!canOperate(s)} required /></Field>
-          <Field label="Subnet (IPv4 CIDR)" name="subnet" error={fieldErr('subnet')}><input className="mono" value={form.subnet} onChange={(e) => setForm({ ...form, subnet: e.target.value })} disabled={!canOperate(s)} required /></Field>
-          <label className="check"><input type="checkbox" checked={form.nat} onChange={(e) => setForm({ ...form, nat: e.target.checked })} disabled={!canOperate(s)} /> NAT to the host's uplink</label>
-          <button type="submit" className="primary" disabled={!canOperate(s)}>Create network</button>
+          <Field label="Name" name="name" error={fieldErr('name')}><input value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} disabled={!isAdmin(s)} required /></Field>
+          <Field label="Subnet (IPv4 CIDR)" name="subnet" error={fieldErr('subnet')}><input className="mono" value={form.subnet} onChange={(e) => setForm({ ...form, subnet: e.target.value })} disabled={!isAdmin(s)} required /></Field>
+          <label className="check"><input type="checkbox" checked={form.nat} onChange={(e) => setForm({ ...form, nat: e.target.checked })} disabled={!isAdmin(s)} /> NAT to the host's uplink</label>
+          <button type="submit" className="primary" disabled={!isAdmin(s)}>Create network</button>
         </form>
       </Section>
       {dialog}
