@@ -180,10 +180,14 @@ export class Vmm extends EventEmitter {
     this.machine!.pressPowerButton();
   }
 
-  /** Ctrl-Alt-Del: Linux reboots on it; a reboot ends `typevisor run`, as Firecracker does. */
+  /**
+   * Ctrl-Alt-Del needs a PS/2 keyboard behind the i8042, which typevisor does
+   * not model (the controller only carries the reset line): say so plainly and
+   * name the actions that do work.
+   */
   ctrlAltDel(): void {
     this.require('SendCtrlAltDel', 'running');
-    this.machine!.pressPowerButton();
+    throw new ConfigError('action_type', 'SendCtrlAltDel is not supported: this VM has no PS/2 keyboard; use PowerButton (clean ACPI shutdown) or Reset');
   }
 
   sendConsoleInput(bytes: Uint8Array): void {
