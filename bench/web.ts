@@ -39,7 +39,7 @@ function bundleSizes(): { file: string; raw: number; gzip: number }[] {
     for (const name of readdirSync(d)) {
       const p = join(d, name);
       if (statSync(p).isDirectory()) walk(p);
-      else {
+      else if (!/\.(gz|br)$/.test(name)) {
         const bytes = readFileSync(p);
         out.push({ file: p.slice(dir.length + 1), raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length });
       }

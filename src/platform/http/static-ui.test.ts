@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { registerStaticUi } from './static-ui.js';
 
@@ -14,6 +15,7 @@ before(async () => {
   mkdirSync(join(root, 'assets'));
   writeFileSync(join(root, 'index.html'), '<!doctype html><div id="root"></div>');
   writeFileSync(join(root, 'assets', 'app-abc123.js'), 'console.log(1)');
+  writeFileSync(join(root, 'assets', 'app-abc123.js.gz'), gzipSync('console.log(1)'));
   app = Fastify();
   await registerStaticUi(app, root);
   await app.ready();
@@ -33,6 +35,17 @@ test('files are served; hashed assets are cached for good, index.html is revalid
   assert.equal(index.statusCode, 200);
   assert.match(index.body, /id="root"/);
   assert.match(String(index.headers['cache-control']), /max-age=0/);
+});
+
+test('precompressed assets go to browsers that accept them; files without one are sent plain', async () => {
+  const gz = await app.inject({ method: 'GET', url: '/assets/app-abc123.js', headers: { 'accept-encoding': 'br, gzip' } });
+  assert.equal(gz.statusCode, 200);
+  assert.equal(gz.headers['content-encoding'], 'gzip');
+  assert.equal(gunzipSync(gz.rawPayload).toString(), 'console.log(1)');
+  const index = await app.inject({ method: 'GET', url: '/vms', headers: { 'accept-encoding': 'br, gzip' } });
+  assert.equal(index.statusCode, 200);
+  assert.equal(index.headers['content-encoding'], undefined);
+  assert.match(index.body, /id="root"/);
 });
 
 test('UI paths fall back to index.html (deep links, reloads)', async () => {

@@ -27,7 +27,8 @@ export function findUiRoot(): string | null {
 const API_PREFIXES = ['/api/', '/metrics'];
 
 export async function registerStaticUi(app: FastifyInstance, root: string | null = findUiRoot()): Promise<void> {
-  if (root) await app.register(fastifyStatic, { root, serve: false });
+  // preCompressed: the build writes .br/.gz beside each asset (web/vite.config.ts); browsers that accept them get those.
+  if (root) await app.register(fastifyStatic, { root, serve: false, preCompressed: true });
   // `/` and `/*` both, so the route tree (and the OpenAPI check against it) lists each with its method.
   for (const url of ['/', '/*']) addRoute(app, {
     method: 'GET', url, access: 'public',
