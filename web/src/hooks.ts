@@ -63,7 +63,6 @@ export function useResource<T>(load: () => Promise<T>, deps: unknown[], reloadOn
       offResync();
       if (timer !== null) clearTimeout(timer);
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, deps);
 
   return { data, error, loading, reload };

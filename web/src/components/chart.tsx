@@ -39,7 +39,6 @@ export function Chart(props: { title: string; series: ChartSeries[]; data: uPlot
       plot.current = null;
     };
     // The series set is fixed per chart; data flows through the effect below.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
   useEffect(() => {

@@ -72,7 +72,6 @@ export function VmListPage() {
       return sort.desc ? -c : c;
     });
     return list;
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [vms.data, filter, sort, sort.key === 'uptime' ? now : 0, starts]);
 
   const header = (key: SortKey, label: string) => (
