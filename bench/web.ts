@@ -6,7 +6,7 @@
  *    First load with an empty cache ("cold") and the median of 5 reloads with hashed assets cached ("warm").
  *  - Bundle size: every file of web/dist, raw and gzip (what loads first vs the lazily loaded console).
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ensureKernels } from '../src/lab/artifacts.js';
@@ -112,6 +112,7 @@ async function main(): Promise<void> {
   } finally {
     await browser.close();
     await daemon.stop();
+    rmSync(daemon.dataDir, { recursive: true, force: true });
   }
 }
 
