@@ -120,7 +120,13 @@ export async function buildServer(ctx: PlatformContext, opts: ServerOptions = {}
     handler: () => openapi.document(ctx.version),
   });
 
-  attachWebSockets(app.server as Server, ctx);
+  const wss = attachWebSockets(app.server as Server, ctx);
+  // app.close() waits for open connections: end the WebSockets (events, consoles) first, or a browser tab
+  // with the UI open keeps a stopping daemon alive.
+  app.addHook('preClose', (done) => {
+    for (const client of wss.clients) client.terminate();
+    wss.close(() => done());
+  });
   await app.ready();
   return app;
 }
