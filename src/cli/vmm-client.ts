@@ -10,7 +10,7 @@ export class VmmApiError extends Error {
   }
 }
 
-export function vmmRequest(socketPath: string, method: string, path: string, body?: unknown): Promise<unknown> {
+export function vmmRequest(socketPath: string, method: string, path: string, body?: unknown, timeoutMs = 120_000): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const req = request(
@@ -41,6 +41,8 @@ export function vmmRequest(socketPath: string, method: string, path: string, bod
         ),
       ),
     );
+    // A VMM that stopped answering must not hang its caller forever.
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`the VMM at ${socketPath} did not answer ${method} ${path} within ${timeoutMs} ms`)));
     if (payload) req.write(payload);
     req.end();
   });

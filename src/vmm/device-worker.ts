@@ -192,8 +192,10 @@ function main(): void {
         }
       } else if (tag === TAG_CONTROL) {
         native().eventfdRead(data.controlDoorbellFd);
+        if (trace) writeSync(2, 'typevisor-trace: control doorbell\n');
         for (let msg = receiveMessageOnPort(port); msg; msg = receiveMessageOnPort(port)) {
           const cmd = msg.message as DeviceCommand;
+          if (trace) writeSync(2, `typevisor-trace: control ${cmd.type}\n`);
           if (cmd.type === 'console-input') devices.consoleInput(cmd.bytes);
           else if (cmd.type === 'power-button') devices.pressPowerButton();
           else if (cmd.type === 'dump') {

@@ -337,6 +337,20 @@ export class Machine extends EventEmitter {
     else if (e.type === 'reset') {
       this.finish(e.reason.startsWith('guest kernel panic') ? { kind: 'panic', reason: e.reason } : { kind: 'reset', reason: e.reason });
     } else if (e.type === 'error') this.emit('warning', e.message);
+    else if (e.type === 'console-output') this.emit('console', e.bytes);
+    else if (e.type === 'metrics') {
+      this.pendingMetrics.get(e.id)?.(e.devices);
+      this.pendingMetrics.delete(e.id);
+    } else if (e.type === 'balloon') {
+      this.pendingBalloon.get(e.id)?.(e);
+      this.pendingBalloon.delete(e.id);
+    } else if (e.type === 'dumped') {
+      this.pendingDumps.get(e.id)?.(e.text);
+      this.pendingDumps.delete(e.id);
+    } else if (e.type === 'saved') {
+      this.pendingRequests.get(e.id)?.(e.state);
+      this.pendingRequests.delete(e.id);
+    }
   }
 
   private command(cmd: DeviceCommand): void {

@@ -22,6 +22,9 @@ export interface LabSpec {
 
 const bin = join(repoRoot(), 'bin/typevisor.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const started = Date.now();
+/** Progress on stderr: it reaches the lab's output.log as it happens. */
+const step = (what: string) => process.stderr.write(`[lab-scenarios +${((Date.now() - started) / 1000).toFixed(1)}s] ${what}\n`);
 
 class VmmProcess {
   out = '';
@@ -64,12 +67,15 @@ const SOCKET_DIR = mkdtempSync('/tmp/tv-lab-');
 
 async function snapshotScenario(spec: LabSpec): Promise<Record<string, unknown>> {
   const sock = join(SOCKET_DIR, 'count.sock');
-  const snap = join(spec.workDir, 'snap');
+  // Snapshots go to L1's tmpfs: the 9p share is far too slow for a memory file under TCG.
+  const snap = join(SOCKET_DIR, 'snap');
   rmSync(snap, { recursive: true, force: true });
   const vm = new VmmProcess(['run', '--kernel', spec.testGuest, '--cmdline', 'tvg.test=count', '--memory', '64', '--api-sock', sock]);
   const r: Record<string, unknown> = {};
   try {
+    step('snapshot: waiting for the guest to count');
     await vm.waitFor(/TVG: count 3\b/, 180_000);
+    step('snapshot: pausing');
     await vmmRequest(sock, 'PATCH', '/vm', { state: 'Paused' });
     const pausedAt = vm.lastCount();
     await sleep(3000);
@@ -77,11 +83,14 @@ async function snapshotScenario(spec: LabSpec): Promise<Record<string, unknown>>
     r['afterPause3s'] = vm.lastCount();
     r['infoPaused'] = await vmmRequest(sock, 'GET', '/vm/info');
     r['pauseAgain'] = await vmmRequest(sock, 'PATCH', '/vm', { state: 'Paused' }).then(() => 'accepted', (e: Error) => e.message);
+    step('snapshot: resuming');
     await vmmRequest(sock, 'PATCH', '/vm', { state: 'Resumed' });
     await vm.waitFor(new RegExp(`TVG: count ${pausedAt + 3}\\b`), 120_000);
     r['resumedTo'] = vm.lastCount();
     const t0 = performance.now();
-    const s = spawnSync(process.execPath, [bin, 'snapshot', '--api-sock', sock, '--output', snap], { encoding: 'utf8' });
+    step('snapshot: typevisor snapshot');
+    const s = spawnSync(process.execPath, [bin, 'snapshot', '--api-sock', sock, '--output', snap], { encoding: 'utf8', timeout: 300_000 });
+    step(`snapshot: done (${s.status}) ${s.stderr}`);
     r['snapshotMs'] = performance.now() - t0;
     r['snapshotStatus'] = s.status;
     r['snapshotOutput'] = s.stdout + s.stderr;
@@ -92,6 +101,7 @@ async function snapshotScenario(spec: LabSpec): Promise<Record<string, unknown>>
     await vm.exit;
   }
   for (const run of ['restore1', 'restore2']) {
+    step(`snapshot: ${run}`);
     const t0 = performance.now();
     const rv = new VmmProcess(['restore', '--snapshot', snap]);
     try {
@@ -108,9 +118,10 @@ async function snapshotScenario(spec: LabSpec): Promise<Record<string, unknown>>
     }
   }
   // A corrupted snapshot is refused with a message, and nothing runs.
-  const corrupt = join(spec.workDir, 'snap-corrupt');
+  const corrupt = join(SOCKET_DIR, 'snap-corrupt');
   rmSync(corrupt, { recursive: true, force: true });
   sh(`cp -r ${snap} ${corrupt} && printf 'X' | dd of=${corrupt}/state.tvs bs=1 seek=100 conv=notrunc 2>/dev/null`);
+  step('snapshot: corrupted restore');
   const bad = spawnSync(process.execPath, [bin, 'restore', '--snapshot', corrupt], { encoding: 'utf8', timeout: 120_000 });
   r['corruptStatus'] = bad.status;
   r['corruptStderr'] = bad.stderr;
@@ -136,6 +147,7 @@ async function ioScenario(spec: LabSpec): Promise<Record<string, unknown>> {
   const g2h = createServer((c) => c.on('data', (d) => c.end(d)));
   await new Promise<void>((res) => g2h.listen(`${uds}_6000`, () => res()));
   const api = join(SOCKET_DIR, 'io.sock');
+  step('io: starting the Debian guest');
   const vm = new VmmProcess([
     'run', '--kernel', spec.kernel, '--initrd', spec.ioInitrd, '--memory', '512', '--cpus', '2',
     '--cmdline', 'console=ttyS0 reboot=k panic=-1 quiet',
@@ -147,6 +159,7 @@ async function ioScenario(spec: LabSpec): Promise<Record<string, unknown>> {
   ]);
   try {
     await vm.waitFor(/TVIO: vsock-listening/, 400_000);
+    step('io: vsock');
     // Host -> guest: Firecracker's hybrid vsock handshake.
     r['h2g'] = await new Promise<string>((resolve) => {
       const c = createConnection(uds);
@@ -164,6 +177,7 @@ async function ioScenario(spec: LabSpec): Promise<Record<string, unknown>> {
       setTimeout(() => resolve(`timeout: ${buf}`), 60_000);
     });
     await vm.waitFor(/TVIO: balloon-wait/, 200_000);
+    step('io: balloon');
     r['balloonSet'] = await vmmRequest(api, 'PUT', '/balloon', { amount_mib: 128 }).catch((e: Error) => e.message);
     await sleep(8000);
     r['balloonInfo'] = await vmmRequest(api, 'GET', '/balloon').catch((e: Error) => e.message);
@@ -189,7 +203,9 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const [specPath, outPath] = process.argv.slice(2);
   const spec = JSON.parse(readFileSync(specPath!, 'utf8')) as LabSpec;
   const out: Record<string, unknown> = {};
+  const only = process.env['LAB_SCENARIOS'];
   for (const [name, fn] of [['snapshot', snapshotScenario], ['io', ioScenario]] as const) {
+    if (only && !only.split(',').includes(name)) continue;
     const t0 = performance.now();
     try {
       out[name] = await fn(spec);
