@@ -50,7 +50,7 @@ class VmmProcess {
     }
   }
   lastCount(): number {
-    const all = [...this.out.matchAll(/TVG: count (\d+)/g)];
+    const all = [...this.out.matchAll(/TVG: count (\d+)\r?\n/g)];
     return all.length ? Number(all[all.length - 1]![1]) : -1;
   }
 }
@@ -89,11 +89,14 @@ async function snapshotScenario(spec: LabSpec): Promise<Record<string, unknown>>
     r['resumedTo'] = vm.lastCount();
     const t0 = performance.now();
     step('snapshot: typevisor snapshot');
-    const s = spawnSync(process.execPath, [bin, 'snapshot', '--api-sock', sock, '--output', snap], { encoding: 'utf8', timeout: 300_000 });
-    step(`snapshot: done (${s.status}) ${s.stderr}`);
+    // Asynchronously, so the guest's console output keeps being read while the CLI pauses and snapshots it.
+    const cli = new VmmProcess(['snapshot', '--api-sock', sock, '--output', snap]);
+    const status = await Promise.race([cli.exit, sleep(300_000).then(() => 'timeout')]);
+    await sleep(1000); // the last console bytes before the pause
+    step(`snapshot: done (${String(status)}) ${cli.err}`);
     r['snapshotMs'] = performance.now() - t0;
-    r['snapshotStatus'] = s.status;
-    r['snapshotOutput'] = s.stdout + s.stderr;
+    r['snapshotStatus'] = status;
+    r['snapshotOutput'] = cli.out + cli.err;
     r['countAtSnapshot'] = vm.lastCount();
     r['snapshotFiles'] = existsSync(snap) ? sh(`ls -l ${snap}`) : 'missing';
   } finally {
@@ -105,7 +108,7 @@ async function snapshotScenario(spec: LabSpec): Promise<Record<string, unknown>>
     const t0 = performance.now();
     const rv = new VmmProcess(['restore', '--snapshot', snap]);
     try {
-      const m = await rv.waitFor(/TVG: count (\d+)/, 180_000);
+      const m = await rv.waitFor(/TVG: count (\d+)\r?\n/, 180_000);
       r[`${run}FirstCount`] = Number(m[1]);
       r[`${run}FirstCountMs`] = performance.now() - t0;
       await rv.waitFor(new RegExp(`TVG: count ${Number(m[1]) + 2}\\b`), 60_000);
@@ -215,4 +218,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     (out[name] as Record<string, unknown>)['durationMs'] = performance.now() - t0;
     writeFileSync(outPath!, JSON.stringify(out, null, 2));
   }
+  // Leftover timers (scenario timeouts) must not keep L1 up.
+  process.exit(0);
 }

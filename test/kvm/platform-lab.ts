@@ -75,5 +75,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     out['daemonLog'] = log.slice(-3000);
     save();
     daemon.kill('SIGTERM');
+    await sleep(3000);
+    process.exit(0);
   }
 }

@@ -33,7 +33,7 @@ describe('platform lifecycle with the typevisor engine (KVM lab)', { timeout: 1_
     writeFileSync(join(dir, 'spec.json'), JSON.stringify({ kernel: kernels.cloud.bzImage, initrd }));
     const lab = await runInLab({
       script: `node dist/test/kvm/platform-lab.js ${join(dir, 'spec.json')} ${join(dir, 'out.json')}`,
-      timeoutMs: 1_500_000,
+      timeoutMs: 600_000,
       shareWritable: [dir],
     });
     assert.equal(lab.exitCode, 0, lab.output.slice(-3000));

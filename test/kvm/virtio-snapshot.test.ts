@@ -81,7 +81,7 @@ describe('virtio devices and snapshots on real KVM (KVM lab)', { timeout: 1_800_
     writeFileSync(join(work, 'spec.json'), JSON.stringify(spec));
     const lab = await runInLab({
       script: `node dist/test/kvm/lab-scenarios.js ${join(work, 'spec.json')} ${join(work, 'record.json')}`,
-      timeoutMs: 1_500_000,
+      timeoutMs: 900_000,
       memoryMiB: 4096,
       shareWritable: [work],
     });
