@@ -3,7 +3,7 @@
  * (issue 5, "with the typevisor engine: the same lifecycle in the KVM lab").
  * Run as `node dist/test/kvm/platform-lab.js SPEC.json OUT.json`.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const spec = JSON.parse(readFileSync(specPath!, 'utf8')) as { kernel: string; initrd: string };
   const out: Record<string, unknown> = {};
   const save = () => writeFileSync(outPath!, JSON.stringify(out, null, 2));
+  // L1's init leaves loopback down; the daemon and its clients talk over 127.0.0.1.
+  spawnSync('ip', ['link', 'set', 'lo', 'up']);
   const data = mkdtempSync('/tmp/tv-platform-lab-');
   const token = 'tv_lab_token_0123456789abcdef';
   const daemon = spawn(process.execPath, [join(repoRoot(), 'bin/typevisor.js'), 'serve', '--data', data, '--listen', '127.0.0.1:0', '--no-demo'], {
