@@ -27,7 +27,8 @@ let r: Record<string, any> = {};
 describe('platform lifecycle with the typevisor engine (KVM lab)', { timeout: 1_800_000 }, () => {
   before(async () => {
     const kernels = await ensureKernels();
-    const initrd = await buildInitramfs({ initSnippet: INIT });
+    // The ACPI button driver is a module in Debian's cloud kernel; evdev exposes it as an input device.
+    const initrd = await buildInitramfs({ initSnippet: INIT, modulesFrom: kernels.cloud.modulesDir, modules: ['button', 'evdev'] });
     const dir = join(repoRoot(), '.cache/lab/platform-typevisor');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'spec.json'), JSON.stringify({ kernel: kernels.cloud.bzImage, initrd }));
