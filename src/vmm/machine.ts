@@ -32,7 +32,7 @@ import {
   RUN_STATE_STOP,
 } from './exit-mailbox.js';
 import { applyBootCpuState, configureVcpu } from './vcpu-setup.js';
-import { encodeState, MEMORY_FILE, readStateFile, SnapshotFormatError, STATE_FILE, writeFileFully, writeSnapshotDir } from './snapshot/format.js';
+import { encodeState, MEMORY_FILE, readStateFile, SnapshotFormatError, STATE_FILE, writeFileFully, writeSnapshotDir, writeSparseFile } from './snapshot/format.js';
 import { restoreVcpu, saveVcpu, savableMsrs } from './snapshot/vcpu-state.js';
 import { checkDiskIdentities, diskIdentities, parseSnapshotState, type SnapshotStateV1 } from './snapshot/state.js';
 import type { DevicesStateV1 } from './device-manager.js';
@@ -185,7 +185,7 @@ export class Machine extends EventEmitter {
     };
     await writeSnapshotDir(dir, async (tmp) => {
       writeFileFully(join(tmp, STATE_FILE), [encodeState(state)]);
-      writeFileFully(join(tmp, MEMORY_FILE), this.ram.memory.regions.map((r) => r.bytes));
+      writeSparseFile(join(tmp, MEMORY_FILE), this.ram.memory.regions.map((r) => r.bytes));
     });
     return { memoryBytes: this.ram.memory.totalBytes, durationMs: performance.now() - started };
   }

@@ -46,3 +46,26 @@ test('a failed write leaves nothing under the final name, a good one is complete
     rmSync(parent, { recursive: true, force: true });
   }
 });
+
+test('memory is written sparsely: zero chunks become holes and read back as zeros', async () => {
+  const { writeSparseFile } = await import('./format.js');
+  const { readFileSync, statSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'tv-sparse-'));
+  try {
+    const a = new Uint8Array(1024 * 1024);
+    a[5] = 7;
+    a[700_000] = 9;
+    const b = new Uint8Array(512 * 1024);
+    const path = join(dir, 'mem');
+    const written = writeSparseFile(path, [a, b]);
+    assert.equal(written, 2 * 64 * 1024);
+    assert.equal(statSync(path).size, a.length + b.length);
+    const back = readFileSync(path);
+    assert.equal(back[5], 7);
+    assert.equal(back[700_000], 9);
+    assert.equal(back.subarray(a.length).every((x) => x === 0), true);
+    assert.ok(statSync(path).blocks * 512 < 1024 * 1024, 'the file has holes');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
