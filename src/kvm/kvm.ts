@@ -11,6 +11,7 @@ import { Vm } from './vm.js';
 export interface CpuidEntry {
   function: number;
   index: number;
+  /** KVM_CPUID_FLAG_* (bit 0: the index/subleaf is significant). */
   flags: number;
   eax: number;
   ebx: number;

@@ -12,16 +12,9 @@
 
 import { MAX_VCPUS } from './layout.js';
 
-export interface CpuidEntry {
-  function: number;
-  index: number;
-  /** KVM_CPUID_FLAG_* (bit 0: the index/subleaf is significant). */
-  flags: number;
-  eax: number;
-  ebx: number;
-  ecx: number;
-  edx: number;
-}
+// One CPUID entry as KVM_GET_SUPPORTED_CPUID / KVM_SET_CPUID2 carry it (declared once, in the KVM layer).
+import type { CpuidEntry } from '../../kvm/kvm.js';
+export type { CpuidEntry };
 
 export const KVM_CPUID_FLAG_SIGNIFICANT_INDEX = 1;
 
