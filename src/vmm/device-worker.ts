@@ -148,9 +148,13 @@ function main(): void {
 
   // The last exits served, for `dump` (diagnosing a guest that hangs or spins).
   const RECENT = 64;
-  const recent: string[] = [];
+  const recent = new Float64Array(RECENT * 5);
   let served = 0;
   const names = ['pio-in', 'pio-out', 'mmio-read', 'mmio-write'];
+  const describeExit = (k: number): string => {
+    const slot = (k % RECENT) * 5;
+    return `#${k} vcpu${recent[slot]} ${names[recent[slot + 1]!]} 0x${recent[slot + 2]!.toString(16)} size ${recent[slot + 3]}x${recent[slot + 4]}`;
+  };
   const events = new Uint32Array(64 * 2);
   const trace = process.env['TYPEVISOR_TRACE'] === 'exits';
   let running = true;
@@ -172,9 +176,14 @@ function main(): void {
           try {
             devices.handleExit(m);
             served++;
-            const hex = Buffer.from(m.data.subarray(0, Math.min(m.size * m.count, 8))).toString('hex');
-            recent[served % RECENT] = `#${served} vcpu${m.index} ${names[m.kind]} 0x${m.address.toString(16)} size ${m.size}x${m.count} data ${hex}`;
-            if (trace) writeSync(2, `typevisor-trace: ${recent[served % RECENT]}\n`);
+            // Raw numbers only on the hot path; text is made when a dump or a trace asks for it.
+            const slot = (served % RECENT) * 5;
+            recent[slot] = m.index;
+            recent[slot + 1] = m.kind;
+            recent[slot + 2] = m.address;
+            recent[slot + 3] = m.size;
+            recent[slot + 4] = m.count;
+            if (trace) writeSync(2, `typevisor-trace: ${describeExit(served)}\n`);
           } catch (e) {
             // A device bug must not wedge the vCPU: answer all-ones and report.
             m.data.fill(0xff, 0, m.size * m.count);
@@ -200,7 +209,7 @@ function main(): void {
           else if (cmd.type === 'power-button') devices.pressPowerButton();
           else if (cmd.type === 'dump') {
             const lines = [];
-            for (let k = Math.max(1, served - RECENT + 1); k <= served; k++) lines.push(recent[k % RECENT]!);
+            for (let k = Math.max(1, served - RECENT + 1); k <= served; k++) lines.push(describeExit(k));
             send({ type: 'dumped', id: cmd.id, text: `${served} exits served; last ones:\n${lines.join('\n')}` });
           } else if (cmd.type === 'metrics') {
             send({
