@@ -97,6 +97,7 @@ export async function buildServer(ctx: PlatformContext, opts: ServerOptions = {}
       req.log.error({ err: error, url: req.url }, 'request failed');
       return reply.code(500).send({ error: { code: 'internal', message: 'internal error; see the daemon log' } });
     }
+    if (status === 413) keepConnectionToDrain(req.headers['content-length'], reply);
     const code = typeof fe.code === 'string' && !fe.code.startsWith('FST_') ? fe.code : fastifyCode(status);
     const message = status === 413 ? `request body too large (limit ${opts.bodyLimit ?? DEFAULT_BODY_LIMIT} bytes)` : fe.message;
     return reply.code(status).send({ error: { code, message } });
@@ -129,6 +130,22 @@ export async function buildServer(ctx: PlatformContext, opts: ServerOptions = {}
   });
   await app.ready();
   return app;
+}
+
+/** Bodies up to this size are read and dropped after a 413 instead of closing the connection on them. */
+const DRAIN_AFTER_413_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Fastify answers an over-long body with `Connection: close` and closes the socket while the client is still
+ * sending; unread data makes the kernel reset the connection, so the client may get EPIPE and never see the 413.
+ * For a declared length we are willing to read, keep the connection: Node discards the rest of the body after the
+ * response (keep-alive), and the client reads the error. Larger or undeclared bodies still get the close.
+ */
+function keepConnectionToDrain(contentLength: string | undefined, reply: { removeHeader(name: string): unknown }): void {
+  const declared = Number(contentLength);
+  if (contentLength !== undefined && Number.isSafeInteger(declared) && declared <= DRAIN_AFTER_413_BYTES) {
+    reply.removeHeader('connection');
+  }
 }
 
 function fastifyCode(status: number): string {

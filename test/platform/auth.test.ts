@@ -135,3 +135,34 @@ test('WebSockets: 401 without a token, ?token= accepted', async () => {
   assert.equal(await status(`/api/v1/events?token=${tokens.viewer}`), 101);
   assert.equal(await status(`/api/v1/vms/no-such-vm/console?token=${tokens.viewer}`), 404);
 });
+
+test('an over-long body sent slowly still gets its 413 (the rest is drained, the connection is not reset)', async () => {
+  const { request } = await import('node:http');
+  const total = 3 * 1024 * 1024;
+  const chunk = Buffer.alloc(64 * 1024, 0x61);
+  const result = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const req = request(`${d.url}/api/v1/vms`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${d.token}`, 'content-type': 'application/json', 'content-length': String(total) },
+    }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString('utf8')));
+      res.on('end', () => void bodySent.then(() => resolve({ status: res.statusCode ?? 0, text })));
+    });
+    // The whole body must go out without EPIPE/ECONNRESET: the server keeps reading it after the 413.
+    const bodySent = new Promise<void>((ok) => req.on('finish', ok));
+    req.on('error', (e) => reject(new Error(`sending the body failed: ${e.message}`)));
+    // Pace the body so the server has answered long before the last byte: a closing server would reset us.
+    let sent = 0;
+    const pump = (): void => {
+      if (req.destroyed) return;
+      if (sent >= total) return void req.end();
+      req.write(chunk);
+      sent += chunk.length;
+      setTimeout(pump, 2);
+    };
+    pump();
+  });
+  assert.equal(result.status, 413, result.text);
+  assert.match(JSON.parse(result.text).error.message, /too large/);
+});
