@@ -116,9 +116,20 @@ export function dbDump(dataDir: string): Record<string, unknown[]> {
   }
 }
 
+/**
+ * Messages that arrived before a ConsoleReader took the socket over: the server
+ * replays console history right after the upgrade, and ws may deliver those
+ * frames before the caller's `await openWs(...)` continuation runs.
+ */
+const earlyMessages = new WeakMap<WebSocket, { frames: Buffer[]; listener: (d: Buffer) => void }>();
+
 export function openWs(url: string, path: string, token: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url.replace(/^http/, 'ws') + path, { headers: { authorization: `Bearer ${token}` } });
+    const frames: Buffer[] = [];
+    const listener = (d: Buffer): void => void frames.push(d);
+    ws.on('message', listener);
+    earlyMessages.set(ws, { frames, listener });
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
     ws.once('unexpected-response', (_req, res) => reject(new Error(`WebSocket refused: ${res.statusCode}`)));
@@ -131,6 +142,12 @@ export class ConsoleReader {
   private waiters: { needle: string | RegExp; resolve: () => void }[] = [];
 
   constructor(readonly ws: WebSocket) {
+    const early = earlyMessages.get(ws);
+    if (early) {
+      ws.off('message', early.listener);
+      earlyMessages.delete(ws);
+      this.text = Buffer.concat(early.frames).toString('utf8');
+    }
     ws.on('message', (d: Buffer) => {
       this.text += d.toString('utf8');
       this.waiters = this.waiters.filter((w) => {
