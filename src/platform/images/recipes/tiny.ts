@@ -61,7 +61,9 @@ for dev in /sys/class/net/*; do
   n=\${dev##*/}
   [ "$n" = lo ] && continue
   ip link set "$n" up
-  udhcpc -i "$n" -s /etc/udhcpc.script -x hostname:"$(hostname)" -t 10 -T 1 -b -S
+  # 3 s per try: a guest under emulation on a busy host can take over a second to see an answer. Without a
+  # lease after 5 tries udhcpc goes on in the background (retrying every 3 s); its hook still reports on the console.
+  udhcpc -i "$n" -s /etc/udhcpc.script -x hostname:"$(hostname)" -t 5 -T 3 -A 3 -b -S
 done
 acpid
 echo "typevisor-tiny: ready"
@@ -77,7 +79,8 @@ case "$1" in
     if [ -n "$router" ]; then ip route replace default via "\${router%% *}" dev "$interface"; fi
     : > /etc/resolv.conf
     for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
-    echo "typevisor-tiny: $interface $ip/$mask"
+    # /dev/console, not stdout: a udhcpc that went to the background has its stdout on /dev/null.
+    echo "typevisor-tiny: $interface $ip/$mask" > /dev/console
     ;;
 esac
 exit 0
