@@ -82,7 +82,16 @@ test(`${recipe}: cloud-init sets the hostname and installs the SSH key; the base
   const bootT0 = Date.now();
   await reader.waitFor(/deb-guest login:/, 600_000);
   console.log(`# ${recipe} boot to login prompt under this host's engine: ${((Date.now() - bootT0) / 1000).toFixed(0)} s`);
+  // Where the boot went, in guest uptime from the console (a profile for the log, not a check).
+  const milestones: Array<[string, RegExp]> = [
+    ['initramfs', /\[\s*([\d.]+)\] Run \/init as init process/],
+    ['systemd', /\[\s*([\d.]+)\] systemd\[1\]: systemd \d+/],
+    ["cloud-init 'init-local'", /running 'init-local' at .*? Up ([\d.]+) seconds/],
+    ["cloud-init 'init'", /running 'init' at .*? Up ([\d.]+) seconds/],
+  ];
+  console.log(`#   guest uptime at: ${milestones.map(([name, re]) => `${name} ${re.exec(reader.text)?.[1] ?? '?'} s`).join(', ')}`);
   reader.ws.close();
+  assert.doesNotMatch(reader.text, /Failed to start cloud-init/, 'every cloud-init stage before the login prompt succeeded');
 
   let ip: string | undefined;
   for (let i = 0; i < 120 && !ip; i++) {
@@ -91,10 +100,11 @@ test(`${recipe}: cloud-init sets the hostname and installs the SSH key; the base
   }
   assert.match(ip ?? '', /^10\.218\.9\.\d+$/);
   // SSH from the host (the bridge has the gateway address): the key cloud-init installed lets us in.
+  const sshOptions = ['-i', keyFile, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes'];
   let out = '';
   for (let i = 0; i < 30; i++) {
     try {
-      out = (await run('ssh', ['-i', keyFile, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=10', '-o', 'BatchMode=yes', `debian@${ip}`, 'hostname'], { timeout: 60_000 })).stdout;
+      out = (await run('ssh', [...sshOptions, '-o', 'ConnectTimeout=10', `debian@${ip}`, 'hostname'], { timeout: 60_000 })).stdout;
       break;
     } catch {
       await new Promise((r) => setTimeout(r, 5000));
