@@ -121,6 +121,8 @@ export const debianMinimalRecipe: ImageRecipe = {
             `--include=${DEBIAN_MINIMAL_PACKAGES.join(',')}`,
             // dpkg through eatmydata: no fsync per file (the result is tarred and fsynced once).
             '--hook-dir=/usr/share/mmdebstrap/hooks/eatmydata',
+            // A dropped connection to the mirror is retried instead of failing the build.
+            '--aptopt=Acquire::Retries "3"',
             SUITE, root, mirror,
           ],
           ctx,
