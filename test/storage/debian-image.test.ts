@@ -52,8 +52,8 @@ function logSpan(log: string[], from: RegExp, to: RegExp): string {
   return ((at(to) - at(from)) / 1000).toFixed(1);
 }
 
-// Measured on this project's 2-core machine while other builds ran (load 5-6): cold build 156-191 s, boot to SSH
-// 67-101 s, whole test 244-308 s; warm build 11-23 s. The limits leave room for a slower host.
+// Measured on this project's 2-core machine while other builds ran: at load 5-6 cold build 156-191 s, boot to SSH
+// 67-101 s, whole test 244-308 s; at load 3 144 s, 83 s, 246 s; warm build 11-23 s. The limits leave room for a slower host.
 test(`${recipe}: cloud-init sets the hostname and installs the SSH key; the base stays unchanged`, { skip: !isRoot && 'needs root (chroot, bridges, taps)', timeout: 1_200_000 }, async () => {
   const t0 = Date.now();
   const build = await api('POST', '/api/v1/images', { name: 'deb', recipe });
