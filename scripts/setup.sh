@@ -12,7 +12,7 @@ DEBIAN_PACKAGES=(
   qemu-system-x86 qemu-utils
   busybox-static cpio xz-utils zstd kmod
   dnsmasq-base iproute2 iptables bridge-utils
-  e2fsprogs dosfstools mtools xorriso debootstrap
+  e2fsprogs dosfstools mtools xorriso debootstrap mmdebstrap
   acpica-tools openssl iperf3 openssh-client
   chromium fonts-dejavu-core
 )

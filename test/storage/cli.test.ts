@@ -59,7 +59,7 @@ test('volume create/list/resize/upload/download and image recipes through the CL
   assert.match(table.stdout, /cli-disk\s+qcow2\s+16\.0 MiB/);
 
   const recipes = await cli('image', 'recipes', '--json');
-  assert.deepEqual(JSON.parse(recipes.stdout).map((r: { name: string }) => r.name), ['tiny', 'debian-12']);
+  assert.deepEqual(JSON.parse(recipes.stdout).map((r: { name: string }) => r.name), ['tiny', 'debian-12', 'debian-12-minimal']);
   const badRecipe = await cli('image', 'build', 'windows', '--name', 'w');
   assert.notEqual(badRecipe.code, 0);
   assert.match(badRecipe.stderr, /recipe/);

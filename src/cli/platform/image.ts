@@ -17,7 +17,7 @@ interface Image {
 }
 
 export function registerImageCommands(program: Command): void {
-  const image = program.command('image').description('bootable images built from recipes (tiny, debian-12)');
+  const image = program.command('image').description('bootable images built from recipes (tiny, debian-12, debian-12-minimal)');
 
   withConnectionOptions(image.command('list').description('list images')).action(async (_o, cmd: Command) => {
     const { api, json } = clientFrom(cmd);

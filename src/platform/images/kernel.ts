@@ -73,3 +73,48 @@ export async function debianCloudKernel(cacheDir: string, log: BuildLog): Promis
     }
   });
 }
+
+/**
+ * The module files (paths relative to lib/modules/<release>) that loading `names` needs, dependencies first,
+ * read from depmod's modules.dep ("kernel/fs/vfat.ko: kernel/fs/fat.ko" — each line lists a module's whole
+ * dependency closure). Names built into the kernel (modules.builtin) need nothing; an unknown name throws.
+ */
+export function moduleFiles(modulesDep: string, modulesBuiltin: string, names: readonly string[]): string[] {
+  const canonical = (file: string) => path.basename(file).replace(/\.ko(\.\w+)?$/, '').replaceAll('-', '_');
+  const deps = new Map<string, { file: string; needs: string[] }>();
+  for (const line of modulesDep.split('\n')) {
+    const m = /^([^:\s]+):\s*(.*)$/.exec(line.trim());
+    if (m) deps.set(canonical(m[1] as string), { file: m[1] as string, needs: (m[2] as string).split(/\s+/).filter(Boolean) });
+  }
+  const builtin = new Set(modulesBuiltin.split('\n').filter(Boolean).map(canonical));
+  const out: string[] = [];
+  for (const name of names) {
+    const key = name.replaceAll('-', '_');
+    const entry = deps.get(key);
+    if (!entry) {
+      if (builtin.has(key)) continue;
+      throw new Error(`kernel module ${name} is neither in modules.dep nor built in`);
+    }
+    // modules.dep lists dependencies in load-reverse order (the last one loads first).
+    for (const file of [...entry.needs].reverse().concat(entry.file)) if (!out.includes(file)) out.push(file);
+  }
+  return out;
+}
+
+/**
+ * Installs the modules `names` (with their dependencies) of an unpacked kernel into `root`/lib/modules/<release>
+ * and runs depmod there, so modprobe and udev inside the guest find them. The rest of the kernel's modules stay out.
+ */
+export async function installKernelModules(kernel: UnpackedKernel, names: readonly string[], root: string, log: BuildLog): Promise<string[]> {
+  const read = (f: string) => fs.readFile(path.join(kernel.modulesDir, f), 'utf8');
+  const files = moduleFiles(await read('modules.dep'), await read('modules.builtin'), names);
+  const dest = path.join(root, 'lib', 'modules', kernel.release);
+  for (const file of files) {
+    await fs.mkdir(path.dirname(path.join(dest, file)), { recursive: true });
+    await fs.copyFile(path.join(kernel.modulesDir, file), path.join(dest, file));
+  }
+  // depmod needs the built-in lists to tell "built in" from "missing".
+  for (const f of ['modules.builtin', 'modules.builtin.modinfo', 'modules.order']) await fs.copyFile(path.join(kernel.modulesDir, f), path.join(dest, f));
+  await runLogged('depmod', ['-b', root, kernel.release], log);
+  return files;
+}

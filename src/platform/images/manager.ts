@@ -12,8 +12,13 @@ import { DEFAULT_POOL, type StorageManager } from '../storage/manager.js';
 import type { ImageRecipe } from './recipe.js';
 import { tinyRecipe } from './recipes/tiny.js';
 import { debianRecipe } from './recipes/debian.js';
+import { debianMinimalRecipe } from './recipes/debian-minimal.js';
 
-export const RECIPES: Record<string, ImageRecipe> = { [tinyRecipe.name]: tinyRecipe, [debianRecipe.name]: debianRecipe };
+export const RECIPES: Record<string, ImageRecipe> = {
+  [tinyRecipe.name]: tinyRecipe,
+  [debianRecipe.name]: debianRecipe,
+  [debianMinimalRecipe.name]: debianMinimalRecipe,
+};
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS images (

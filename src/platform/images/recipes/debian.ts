@@ -17,7 +17,7 @@ import { ROOT_LABEL, type ImageRecipe, type RecipeContext, type RecipeOutput } f
 
 /** Bump when the configuration below changes, so cached chroots are rebuilt. */
 const RECIPE_REVISION = 1;
-const SUITE = 'bookworm';
+export const SUITE = 'bookworm';
 const DISK_BYTES = 3 * 1024 ** 3;
 
 export const DEBIAN_PACKAGES = [

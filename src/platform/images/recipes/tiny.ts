@@ -18,20 +18,25 @@ const execFileAsync = promisify(execFile);
 const DISK_BYTES = 64 * 1024 * 1024;
 const INITRAMFS_MODULES = ['virtio_pci', 'virtio_blk', 'virtio_net', 'vfat', 'nls_cp437', 'nls_ascii', 'nls_utf8', 'button'];
 
-/** initramfs stage: find the root by label, mount it, hand over. */
-const SWITCH_ROOT_SNIPPET = `
+/**
+ * initramfs stage (a --init-snippet for scripts/build-initramfs.sh): find the root by label, mount it read-write,
+ * hand over to its /sbin/init. `tag` prefixes the error messages. Shared with the minimal Debian recipe.
+ */
+export function switchRootSnippet(tag: string): string {
+  return `
 root=""
 i=0
 while [ $i -lt 100 ]; do
   root=$(findfs LABEL=${ROOT_LABEL} 2>/dev/null) && break
   i=$((i + 1)); sleep 0.05
 done
-if [ -z "$root" ]; then echo "tiny-initramfs: no disk labelled ${ROOT_LABEL}"; exec sh; fi
+if [ -z "$root" ]; then echo "${tag}: no disk labelled ${ROOT_LABEL}"; exec sh; fi
 mkdir -p /newroot
-mount -t ext4 -o rw "$root" /newroot || { echo "tiny-initramfs: cannot mount $root"; exec sh; }
+mount -t ext4 -o rw "$root" /newroot || { echo "${tag}: cannot mount $root"; exec sh; }
 umount -l /dev/pts /run /sys /proc /dev 2>/dev/null
 exec switch_root /newroot /sbin/init
 `;
+}
 
 const RC_S = `#!/bin/sh
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -140,7 +145,7 @@ export const tinyRecipe: ImageRecipe = {
     ctx.log('building the initramfs');
     await runLogged(
       path.join(repoRoot(), 'scripts', 'build-initramfs.sh'),
-      ['--out', initrd, '--modules-from', kernel.modulesDir, '--modules', INITRAMFS_MODULES.join(' '), '--init-snippet', SWITCH_ROOT_SNIPPET],
+      ['--out', initrd, '--modules-from', kernel.modulesDir, '--modules', INITRAMFS_MODULES.join(' '), '--init-snippet', switchRootSnippet('tiny-initramfs')],
       ctx,
     );
     ctx.progress(0.8);
