@@ -57,6 +57,22 @@ async function qmp(path: string): Promise<(cmd: string, args?: object) => Promis
   return call;
 }
 
+/** With SNAPSHOT_BENCH_TRACE_DIR set (and TYPEVISOR_DEBUG), each VMM's output is kept with the epoch times that matter. */
+const traceDir = process.env['SNAPSHOT_BENCH_TRACE_DIR'];
+const epoch = (t: number) => (performance.timeOrigin + t).toFixed(1);
+function keepTrace(name: string, marks: Record<string, number>, output: string): void {
+  if (!traceDir) return;
+  const head = Object.entries(marks).map(([k, t]) => `bench: t=${epoch(t)} ${k}`).join('\n');
+  writeFileSync(join(traceDir, `trace-${name}.log`), `${head}\n${output}`);
+}
+
+/** Spawn to exit of a bare `node -e 0`: the floor under any Node-based VMM's start-up here. */
+async function bareNodeMs(): Promise<number> {
+  const t0 = performance.now();
+  await new Promise((r) => spawn(process.execPath, ['-e', '0']).on('exit', r));
+  return performance.now() - t0;
+}
+
 const newCount = (from: number) => new RegExp(`TVG: count (${Array.from({ length: 50 }, (_, k) => from + 1 + k).join('|')})\\b`);
 const lastCount = (text: string) => Math.max(...[...text.matchAll(/TVG: count (\d+)/g)].map((m) => Number(m[1])));
 
@@ -65,6 +81,7 @@ for (const mib of spec.sizesMiB) {
   // ---- typevisor ----
   const sock = join(tmp, `tv-${mib}.sock`);
   const snap = join(tmp, `tv-snap-${mib}`);
+  const nodeBareMs = await bareNodeMs();
   const vm = spawn(process.execPath, [bin, 'run', '--kernel', spec.guest, '--cmdline', 'tvg.test=count', '--memory', String(mib), '--api-sock', sock]);
   const w = watch(vm);
   await w.waitFor(/TVG: count 3\b/, 300_000);
@@ -72,11 +89,15 @@ for (const mib of spec.sizesMiB) {
   await vmmRequest(sock, 'PATCH', '/vm', { state: 'Paused' });
   await vmmRequest(sock, 'PUT', '/snapshot/create', { snapshot_path: snap });
   const tvCreate = performance.now() - t;
+  keepTrace(`${mib}-create`, { 'pause requested': t, 'snapshot created': t + tvCreate }, w.text());
   const count = lastCount(w.text());
   vm.kill('SIGKILL');
   t = performance.now();
   const r1 = spawn(process.execPath, [bin, 'restore', '--snapshot', snap]);
-  const tvSpawnToRunning = (await watch(r1).waitFor(newCount(count), 120_000)) - t;
+  const r1w = watch(r1);
+  const r1Running = await r1w.waitFor(newCount(count), 120_000);
+  const tvSpawnToRunning = r1Running - t;
+  keepTrace(`${mib}-restore-cli`, { spawned: t, 'new count seen': r1Running }, r1w.text());
   r1.kill('SIGKILL');
   const sock2 = join(tmp, `tv2-${mib}.sock`);
   const r2 = spawn(process.execPath, [bin, 'vmm', '--api-sock', sock2]);
@@ -93,7 +114,8 @@ for (const mib of spec.sizesMiB) {
   t = performance.now();
   await vmmRequest(sock2, 'PUT', '/snapshot/load', { snapshot_path: snap, resume_vm: true });
   const tvApiToResumed = performance.now() - t;
-  await w2.waitFor(newCount(count), 120_000);
+  const r2Running = await w2.waitFor(newCount(count), 120_000);
+  keepTrace(`${mib}-restore-api`, { 'load requested': t, 'load answered': t + tvApiToResumed, 'new count seen': r2Running }, w2.text());
   r2.kill('SIGKILL');
 
   // ---- QEMU ----
@@ -145,7 +167,7 @@ for (const mib of spec.sizesMiB) {
   q2.kill('SIGKILL');
   results.push({
     memoryMiB: mib,
-    typevisor: { createMs: tvCreate, spawnToRunningMs: tvSpawnToRunning, apiToResumedMs: tvApiToResumed, stateBytes: statSync(join(snap, 'state.tvs')).size },
+    typevisor: { nodeBareMs, createMs: tvCreate, spawnToRunningMs: tvSpawnToRunning, apiToResumedMs: tvApiToResumed, stateBytes: statSync(join(snap, 'state.tvs')).size },
     qemu: { createMs: qCreate, spawnToRunningMs: qSpawnToRunning, contMs: qApiToResumed, fileBytes: statSync(qfile).size },
   });
   writeFileSync(outPath!, JSON.stringify(results, null, 2));

@@ -9,6 +9,7 @@ import { check, EPOLLIN, EPOLL_CTL_ADD, native } from '../sys/native.js';
 import { Vm } from '../kvm/vm.js';
 import { GuestRam, type SharedGuestRam } from './guest-ram.js';
 import { ExitMailbox } from './exit-mailbox.js';
+import { debug } from './startup-trace.js';
 import { GsiRouter } from './irq-routing.js';
 import { DeviceManager, type DevicesStateV1 } from './device-manager.js';
 import type { VmConfig } from './config.js';
@@ -66,6 +67,7 @@ const TAG_EXIT = 1;
 const TAG_CONTROL = 2;
 
 function main(): void {
+  debug('device thread: modules loaded');
   const data = workerData as DeviceWorkerData;
   const port = data.port;
   const send = (e: DeviceEvent): void => port.postMessage(e);
@@ -144,7 +146,8 @@ function main(): void {
   const flushWarnings = (): void => {
     while (devices.warnings.length) send({ type: 'error', message: devices.warnings.shift()! });
   };
-  send({ type: "ready" });
+  debug('device thread: devices built and restored');
+  send({ type: 'ready' });
 
   // The last exits served, for `dump` (diagnosing a guest that hangs or spins).
   const RECENT = 64;

@@ -21,6 +21,7 @@ import { loadKernel } from '../boot/loader.js';
 import type { VmConfig } from './config.js';
 import { validateConfig } from './config.js';
 import { GuestRam } from './guest-ram.js';
+import { debug } from './startup-trace.js';
 import {
   CONTROL_EXITED_COUNT,
   CONTROL_PAUSED_COUNT,
@@ -137,7 +138,9 @@ export class Machine extends EventEmitter {
    * Refuses damaged snapshots and disks that changed since.
    */
   static restore(dir: string, options: MachineOptions & { kvmPath?: string } = {}): Machine {
+    debug(`restoring from ${dir}`);
     const state = parseSnapshotState(readStateFile(dir));
+    debug('snapshot state read and checked');
     checkDiskIdentities(state.disks);
     const memoryPath = join(dir, MEMORY_FILE);
     const expected = state.ramRanges.reduce((sum, r) => sum + r.size, 0);
@@ -148,6 +151,7 @@ export class Machine extends EventEmitter {
     }
     const config: VmConfig = { ...state.config, kvmPath: options.kvmPath ?? state.config.kvmPath };
     const ram = GuestRam.fromFile(memoryPath, state.ramRanges);
+    debug('guest RAM mapped');
     return withCleanup([() => ram.close()], (cleanup) => {
       const { kvm, vm, vcpus, cpuid } = buildVm(config, ram, cleanup, (vcpu, i) => {
         const entries = state.cpuid[i]!;
@@ -158,6 +162,7 @@ export class Machine extends EventEmitter {
       state.vm.irqchips.forEach((chip) => vm.setIrqchip(new Uint8Array(Buffer.from(chip, 'base64'))));
       vm.setPit2(new Uint8Array(Buffer.from(state.vm.pit, 'base64')));
       vm.setClock(BigInt(state.vm.clock));
+      debug('VM, vCPUs, irqchip, PIT and clock restored');
       return new Machine(config, kvm, vm, ram, vcpus, options.consoleFd ?? 1, cpuid, state.devices);
     });
   }
@@ -166,8 +171,11 @@ export class Machine extends EventEmitter {
   async snapshot(dir: string): Promise<{ memoryBytes: number; durationMs: number }> {
     if (this.state !== 'paused') throw new Error(`snapshot needs a paused VM; this one is ${this.state}`);
     const started = performance.now();
+    debug('snapshot: requesting device state');
     const devices = await this.requestDeviceState();
+    debug('snapshot: device state received');
     this.msrIndices ??= savableMsrs(this.vcpus[0]!, this.kvm.msrIndexList());
+    debug('snapshot: MSR list probed');
     const state: SnapshotStateV1 = {
       version: 1,
       createdAt: new Date().toISOString(),
@@ -183,10 +191,14 @@ export class Machine extends EventEmitter {
       devices,
       disks: diskIdentities(this.config),
     };
+    debug('snapshot: vCPU and VM state saved');
     await writeSnapshotDir(dir, async (tmp) => {
       writeFileFully(join(tmp, STATE_FILE), [encodeState(state)]);
+      debug('snapshot: state file written');
       writeSparseFile(join(tmp, MEMORY_FILE), this.ram.memory.regions.map((r) => r.bytes));
+      debug('snapshot: memory file written');
     });
+    debug('snapshot: files synced and renamed');
     return { memoryBytes: this.ram.memory.totalBytes, durationMs: performance.now() - started };
   }
 
@@ -268,6 +280,7 @@ export class Machine extends EventEmitter {
       port: this.devicePort.port2,
       restoreState: this.initialDeviceState,
     };
+    debug('starting the device thread');
     const deviceWorker = new Worker(new URL('./device-worker.js', import.meta.url), {
       workerData: deviceData,
       transferList: [this.devicePort.port2],
@@ -287,6 +300,7 @@ export class Machine extends EventEmitter {
     debug('device thread ready');
 
     const readies: Promise<void>[] = [];
+    debug('starting vCPU threads');
     for (const vcpu of this.vcpus) {
       const data: VcpuWorkerData = {
         vcpu: vcpu.shared(),
@@ -315,6 +329,7 @@ export class Machine extends EventEmitter {
       );
     }
     await Promise.all(readies);
+    debug('all vCPU threads ready');
     this.state = 'running';
     if (options.paused) {
       this.state = 'paused';
@@ -460,11 +475,6 @@ export class Machine extends EventEmitter {
   }
 }
 
-/** TYPEVISOR_DEBUG=1 traces the VM's construction on stderr. */
-function debug(message: string): void {
-  if (process.env['TYPEVISOR_DEBUG']) process.stderr.write(`typevisor-debug: ${message}\n`);
-}
-
 function withCleanup<T>(initial: Array<() => void>, body: (cleanup: Array<() => void>) => T): T {
   const cleanup = [...initial];
   try {
@@ -489,6 +499,7 @@ function buildVm(
   setupVcpu: (vcpu: Vcpu, index: number, supported: CpuidEntry[]) => CpuidEntry[],
 ): { kvm: Kvm; vm: Vm; vcpus: Vcpu[]; cpuid: CpuidEntry[][] } {
   const kvm = Kvm.open(config.kvmPath);
+  debug('KVM opened');
   cleanup.push(() => kvm.close());
   const missing = kvm.missingCapabilities();
   if (missing.length) throw new Error(`${config.kvmPath} lacks KVM capabilities typevisor needs: ${missing.join(', ')}`);
@@ -501,7 +512,9 @@ function buildVm(
   vm.createIrqchip();
   vm.createPit2();
   ram.ranges.forEach((r, slot) => vm.setUserMemoryRegion(slot, r.gpa, r.size, r.address));
+  debug('VM created, memory slots set');
   const supported = kvm.supportedCpuid();
+  debug('supported CPUID read');
   const mmapSize = kvm.vcpuMmapSize();
   const vcpus: Vcpu[] = [];
   const cpuid: CpuidEntry[][] = [];
@@ -510,6 +523,7 @@ function buildVm(
     const vcpu = Vcpu.create(vm.fd, i, mmapSize);
     vcpus.push(vcpu);
     cpuid.push(setupVcpu(vcpu, i, supported));
+    debug(`vCPU ${i} created and set up`);
   }
   return { kvm, vm, vcpus, cpuid };
 }

@@ -6,6 +6,7 @@
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { native } from '../sys/native.js';
+import { debug } from './startup-trace.js';
 import { Vcpu, type VcpuShared } from '../kvm/vcpu.js';
 import {
   KVM_EXIT,
@@ -54,6 +55,7 @@ const EINTR = 4;
 const EAGAIN = 11;
 
 function main(): void {
+  debug('vCPU thread: modules loaded');
   const data = workerData as VcpuWorkerData;
   const vcpu = Vcpu.fromShared(data.vcpu);
   const index = vcpu.index;
