@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import type { MachineExit } from '../vmm/machine.js';
 import { Vmm } from '../vmm/vmm.js';
+import { prestartThreads } from '../vmm/thread-pool.js';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { serveConsoleSocket } from './console-socket-server.js';
@@ -18,6 +19,8 @@ export const EXIT_VMM_ERROR = 1;
 export const EXIT_GUEST_PANIC = 3;
 
 const CTRL_A = 0x01;
+/** vCPU threads started ahead of a boot; a bigger VM starts the rest when it is built. */
+const PRESTARTED_VCPU_THREADS_MAX = 8;
 
 function collect<T>(parse: (v: string) => T) {
   return (value: string, previous: T[] = []): T[] => [...previous, parse(value)];
@@ -110,6 +113,8 @@ export function registerRunCommand(program: Command): void {
 }
 
 async function runVm(opts: RunOptions): Promise<number> {
+  // The threads load their modules while this thread loads the kernel and builds the VM.
+  prestartThreads({ device: 1, vcpu: Math.min(opts.cpus, PRESTARTED_VCPU_THREADS_MAX) });
   const flavour = await detectHostFlavour();
   if (flavour.kind === 'pvm') {
     process.stderr.write(

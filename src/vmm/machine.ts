@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, type Worker } from 'node:worker_threads';
 import { check, EFD_NONBLOCK, native } from '../sys/native.js';
 import { Kvm, type CpuidEntry } from '../kvm/kvm.js';
 import type { Vm } from '../kvm/vm.js';
@@ -22,6 +22,7 @@ import type { VmConfig } from './config.js';
 import { validateConfig } from './config.js';
 import { GuestRam } from './guest-ram.js';
 import { debug } from './startup-trace.js';
+import { startThread } from './thread-pool.js';
 import {
   CONTROL_EXITED_COUNT,
   CONTROL_PAUSED_COUNT,
@@ -283,10 +284,7 @@ export class Machine extends EventEmitter {
       restoreState: this.initialDeviceState,
     };
     debug('starting the device thread');
-    const deviceWorker = new Worker(new URL('./device-worker.js', import.meta.url), {
-      workerData: deviceData,
-      transferList: [this.devicePort.port2],
-    });
+    const deviceWorker = startThread('device', deviceData, [this.devicePort.port2]);
     this.deviceWorker = deviceWorker;
     const deviceReady = new Promise<void>((resolve, reject) => {
       this.devicePort.port1.on('message', (e: DeviceEvent) => {
@@ -312,7 +310,7 @@ export class Machine extends EventEmitter {
         doorbellFd: this.exitDoorbellFd,
         kickSignal: this.kickSignal,
       };
-      const w = new Worker(new URL('./vcpu-worker.js', import.meta.url), { workerData: data });
+      const w = startThread('vcpu', data);
       this.vcpuWorkers.push(w);
       readies.push(
         new Promise<void>((resolve, reject) => {
