@@ -10,14 +10,9 @@ import { join } from 'node:path';
 import { MessageChannel, type Worker } from 'node:worker_threads';
 import { check, EFD_NONBLOCK, native } from '../sys/native.js';
 import { Kvm, type CpuidEntry } from '../kvm/kvm.js';
+import { MiB } from '../arch/x86_64/layout.js';
 import type { Vm } from '../kvm/vm.js';
 import { Vcpu } from '../kvm/vcpu.js';
-import { MiB } from '../arch/x86_64/layout.js';
-import { guestRamRanges } from '../arch/x86_64/memory-map.js';
-import { guestCpuid } from '../arch/x86_64/cpuid.js';
-import { bootMsrs } from '../arch/x86_64/msrs.js';
-import { writeAcpiTables } from '../arch/x86_64/acpi/tables.js';
-import { loadKernel } from '../boot/loader.js';
 import type { VmConfig } from './config.js';
 import { validateConfig } from './config.js';
 import { GuestRam } from './guest-ram.js';
@@ -33,7 +28,6 @@ import {
   RUN_STATE_RUNNING,
   RUN_STATE_STOP,
 } from './exit-mailbox.js';
-import { applyBootCpuState, configureVcpu } from './vcpu-setup.js';
 import { encodeState, MEMORY_FILE, readStateFile, SnapshotFormatError, STATE_FILE, writeFileFully, writeSnapshotDir, writeSparseFile } from './snapshot/format.js';
 import { restoreVcpu, saveVcpu, savableMsrs } from './snapshot/vcpu-state.js';
 import { checkDiskIdentities, diskIdentities, parseSnapshotState, type SnapshotStateV1 } from './snapshot/state.js';
@@ -101,9 +95,11 @@ export class Machine extends EventEmitter {
   }
 
   /** Validates the config, creates the VM and loads the kernel; nothing runs yet. */
-  static create(config: VmConfig, options: MachineOptions = {}): Machine {
+  static async create(config: VmConfig, options: MachineOptions = {}): Promise<Machine> {
     debug('creating the VM');
     validateConfig(config);
+    const { applyBootCpuState, bootMsrs, configureVcpu, guestCpuid, guestRamRanges, loadKernel, writeAcpiTables } = await import('./boot-modules.js');
+    debug('boot modules loaded');
     const kernel = readFileSync(config.kernelPath);
     const initrd = config.initrdPath !== undefined ? readFileSync(config.initrdPath) : undefined;
     // Guest RAM and the kernel come first: bad kernels, initrds and command lines are
@@ -123,7 +119,7 @@ export class Machine extends EventEmitter {
         acpiRsdpAddress: rsdpAddress,
       });
       const { kvm, vm, vcpus, cpuid } = buildVm(config, ram, cleanup, (vcpu, i, supported) => {
-        const entries = guestCpuid(supported, i, config.vcpus);
+        const entries = guestCpuid(supported(), i, config.vcpus);
         configureVcpu(vcpu, entries, bootMsrs());
         if (i === 0) applyBootCpuState(vcpu, setup.entry);
         return entries;
@@ -496,7 +492,8 @@ function buildVm(
   config: VmConfig,
   ram: GuestRam,
   cleanup: Array<() => void>,
-  setupVcpu: (vcpu: Vcpu, index: number, supported: CpuidEntry[]) => CpuidEntry[],
+  /** `supported` reads KVM_GET_SUPPORTED_CPUID once, when asked: a restore sets the snapshot's CPUID instead. */
+  setupVcpu: (vcpu: Vcpu, index: number, supported: () => CpuidEntry[]) => CpuidEntry[],
 ): { kvm: Kvm; vm: Vm; vcpus: Vcpu[]; cpuid: CpuidEntry[][] } {
   const kvm = Kvm.open(config.kvmPath);
   debug('KVM opened');
@@ -513,8 +510,8 @@ function buildVm(
   vm.createPit2();
   ram.ranges.forEach((r, slot) => vm.setUserMemoryRegion(slot, r.gpa, r.size, r.address));
   debug('VM created, memory slots set');
-  const supported = kvm.supportedCpuid();
-  debug('supported CPUID read');
+  let supportedCpuid: CpuidEntry[] | undefined;
+  const supported = (): CpuidEntry[] => (supportedCpuid ??= kvm.supportedCpuid());
   const mmapSize = kvm.vcpuMmapSize();
   const vcpus: Vcpu[] = [];
   const cpuid: CpuidEntry[][] = [];

@@ -127,7 +127,7 @@ export class Vmm extends EventEmitter {
   /** Boots a VM from a full config (typevisor run) or from the pending pieces (InstanceStart). */
   async start(config: VmConfig = this.buildConfig()): Promise<void> {
     this.require('InstanceStart', 'not-started');
-    const machine = Machine.create(config, { consoleFd: this.options.consoleFd });
+    const machine = await Machine.create(config, { consoleFd: this.options.consoleFd });
     await this.adopt(machine, false);
   }
 
