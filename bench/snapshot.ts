@@ -41,4 +41,5 @@ for (const r of results) {
 }
 const sizes = new Map(results.map((r) => [r.memoryMiB, r.typevisor.nodeBareMs as number]));
 console.log(`bare \`node -e 0\` in L1: ${[...sizes.values()].map((ms) => `${ms.toFixed(0)} ms`).join(', ')}`);
+console.log(`typevisor vmm: waited ${results.map((r) => `${(r.typevisor.threadsReadyWaitMs as number).toFixed(0)} ms`).join(', ')} beyond 200 ms after its socket appeared for its pre-started threads to load`);
 console.log('(QEMU "API call -> resumed" is `cont` after -incoming finished loading; typevisor\'s is PUT /snapshot/load with resume_vm)');
