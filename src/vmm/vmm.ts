@@ -162,7 +162,9 @@ export class Vmm extends EventEmitter {
 
   async pause(): Promise<void> {
     this.require('PATCH /vm Paused', 'running');
+    debug('pausing');
     await this.machine!.pause();
+    debug('paused');
     this.stateValue = 'paused';
   }
 
