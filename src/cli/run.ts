@@ -148,7 +148,7 @@ export async function serveConsole(
   vmm: Vmm,
   apiSock: string | undefined,
   boot: (() => Promise<void>) | undefined,
-  extra: { consoleSock?: string | undefined; exitRecord?: boolean } = {},
+  extra: { consoleSock?: string | undefined; exitRecord?: boolean; onListening?: () => void } = {},
 ): Promise<number> {
   const exited = new Promise<MachineExit>((resolve) => vmm.once('exit', resolve));
   let consoleServer: Awaited<ReturnType<typeof serveConsoleSocket>> | undefined;
@@ -156,7 +156,7 @@ export async function serveConsole(
     consoleServer = await serveConsoleSocket(extra.consoleSock, (bytes) => vmm.sendConsoleInput(bytes));
     vmm.on('console', (bytes: Uint8Array) => consoleServer!.write(bytes));
   }
-  const code = await runToEnd(vmm, apiSock, boot, exited, !extra.consoleSock);
+  const code = await runToEnd(vmm, apiSock, boot, exited, !extra.consoleSock, extra.onListening);
   await consoleServer?.close();
   if (extra.exitRecord && apiSock) {
     // The platform reads how the VM ended from RUN/exit.json (src/platform/engines/typevisor/vmm-api.ts).
@@ -176,6 +176,7 @@ async function runToEnd(
   boot: (() => Promise<void>) | undefined,
   exited: Promise<MachineExit>,
   terminal: boolean,
+  onListening?: () => void,
 ): Promise<number> {
   vmm.on('warning', (message: string) => process.stderr.write(`typevisor: warning: ${message}\n`));
   let api: { close(): Promise<unknown> } | undefined;
@@ -183,6 +184,7 @@ async function runToEnd(
     if (apiSock) {
       const { serveApi } = await import('../api/server.js');
       api = await serveApi(vmm, apiSock);
+      onListening?.();
     }
     if (boot) await boot();
   } catch (e) {

@@ -18,6 +18,7 @@ import { validateConfig } from './config.js';
 import { GuestRam } from './guest-ram.js';
 import { debug } from './startup-trace.js';
 import { startThread } from './thread-pool.js';
+import { takeVmShell } from './vm-shell.js';
 import {
   CONTROL_EXITED_COUNT,
   CONTROL_PAUSED_COUNT,
@@ -35,9 +36,6 @@ import type { DevicesStateV1 } from './device-manager.js';
 import type { BalloonInfo, DeviceCommand, DeviceEvent, DeviceWorkerData } from './device-worker.js';
 import { EXIT_COUNTERS_PER_VCPU, type VcpuMessage, type VcpuWorkerData } from './vcpu-worker.js';
 
-/** Intel VMX needs a 3-page TSS and an identity-map page in the 32-bit hole, below the IOAPIC (KVM API doc 4.48). */
-const KVM_TSS_ADDRESS = 0xfffb_d000;
-const KVM_IDENTITY_MAP_ADDRESS = 0xfffb_c000;
 
 export type MachineExit =
   | { kind: 'poweroff' }
@@ -495,32 +493,23 @@ function buildVm(
   /** `supported` reads KVM_GET_SUPPORTED_CPUID once, when asked: a restore sets the snapshot's CPUID instead. */
   setupVcpu: (vcpu: Vcpu, index: number, supported: () => CpuidEntry[]) => CpuidEntry[],
 ): { kvm: Kvm; vm: Vm; vcpus: Vcpu[]; cpuid: CpuidEntry[][] } {
-  const kvm = Kvm.open(config.kvmPath);
-  debug('KVM opened');
+  const { kvm, vm, vcpu0, vcpuMmapSize } = takeVmShell(config.kvmPath);
+  debug('KVM opened, VM shell ready');
   cleanup.push(() => kvm.close());
-  const missing = kvm.missingCapabilities();
-  if (missing.length) throw new Error(`${config.kvmPath} lacks KVM capabilities typevisor needs: ${missing.join(', ')}`);
+  cleanup.push(() => vm.close());
+  const vcpus: Vcpu[] = [vcpu0];
+  cleanup.push(() => vcpus.forEach((v) => v.close()));
   const maxVcpus = kvm.maxVcpus();
   if (config.vcpus > maxVcpus) throw new Error(`--cpus ${config.vcpus} exceeds this host's KVM limit of ${maxVcpus}`);
-  const vm = kvm.createVm();
-  cleanup.push(() => vm.close());
-  vm.setTssAddress(KVM_TSS_ADDRESS);
-  vm.setIdentityMapAddress(KVM_IDENTITY_MAP_ADDRESS);
-  vm.createIrqchip();
-  vm.createPit2();
   ram.ranges.forEach((r, slot) => vm.setUserMemoryRegion(slot, r.gpa, r.size, r.address));
-  debug('VM created, memory slots set');
+  debug('memory slots set');
   let supportedCpuid: CpuidEntry[] | undefined;
   const supported = (): CpuidEntry[] => (supportedCpuid ??= kvm.supportedCpuid());
-  const mmapSize = kvm.vcpuMmapSize();
-  const vcpus: Vcpu[] = [];
   const cpuid: CpuidEntry[][] = [];
-  cleanup.push(() => vcpus.forEach((v) => v.close()));
   for (let i = 0; i < config.vcpus; i++) {
-    const vcpu = Vcpu.create(vm.fd, i, mmapSize);
-    vcpus.push(vcpu);
-    cpuid.push(setupVcpu(vcpu, i, supported));
-    debug(`vCPU ${i} created and set up`);
+    if (i > 0) vcpus.push(Vcpu.create(vm.fd, i, vcpuMmapSize));
+    cpuid.push(setupVcpu(vcpus[i]!, i, supported));
+    debug(`vCPU ${i} set up`);
   }
   return { kvm, vm, vcpus, cpuid };
 }
