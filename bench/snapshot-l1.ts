@@ -32,6 +32,9 @@ function watch(child: ChildProcess): { text: () => string; waitFor: (re: RegExp,
   };
 }
 
+/** A stuck QEMU step fails the run instead of holding the (shared, serialized) lab until its timeout. */
+const QEMU_STEP_TIMEOUT_MS = 120_000;
+
 /** A minimal QMP client: one command at a time. */
 async function qmp(path: string): Promise<(cmd: string, args?: object) => Promise<any>> {
   const sock = createConnection(path);
@@ -47,7 +50,11 @@ async function qmp(path: string): Promise<(cmd: string, args?: object) => Promis
       if ('return' in msg || 'error' in msg) waiters.shift()?.(msg);
     }
   });
-  await new Promise((r) => sock.once('data', r));
+  await new Promise((resolve, reject) => {
+    sock.once('data', resolve);
+    sock.once('error', reject);
+    setTimeout(() => reject(new Error(`no QMP greeting on ${path}`)), QEMU_STEP_TIMEOUT_MS).unref();
+  });
   const call = (cmd: string, args?: object) =>
     new Promise<any>((resolve) => {
       waiters.push(resolve);
@@ -139,9 +146,10 @@ for (const mib of spec.sizesMiB) {
   t = performance.now();
   await call('stop');
   await call('migrate', { uri: `exec:cat > ${qfile}` });
-  for (;;) {
+  for (const t0 = performance.now(); ; ) {
     const s = await call('query-migrate');
     if (s.return?.status === 'completed') break;
+    if (performance.now() - t0 > QEMU_STEP_TIMEOUT_MS) throw new Error(`qemu migrate did not complete: ${JSON.stringify(s)}`);
     if (s.return?.status === 'failed') throw new Error(`qemu migrate failed: ${JSON.stringify(s)}`);
     await sleep(5);
   }
@@ -161,8 +169,9 @@ for (const mib of spec.sizesMiB) {
     }
   }
   const call2 = await qmp(qsock2);
-  for (;;) {
+  for (const t0 = performance.now(); ; ) {
     const s = await call2('query-status');
+    if (performance.now() - t0 > QEMU_STEP_TIMEOUT_MS) throw new Error(`qemu -incoming did not finish loading: ${JSON.stringify(s)}`);
     if (s.return?.status === 'paused' || s.return?.status === 'postmigrate' || s.return?.status === 'prelaunch') {
       const m = await call2('query-migrate');
       if (!m.return?.status || m.return.status === 'completed') break;
