@@ -3,17 +3,29 @@
  * and a 1 GiB guest, typevisor vs QEMU (migrate to a file / -incoming), in
  * the KVM lab, same test guest for both. Prints times and ratios.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildTestGuest } from '../test/guest/build.js';
 import { runInLab } from '../src/lab/lab.js';
 import { repoRoot } from '../test/helpers/repo.js';
 
-const guest = await buildTestGuest();
 const dir = join(repoRoot(), '.cache/bench/snapshot');
 mkdirSync(dir, { recursive: true });
+// A copy of the guest: .cache/test-guest keeps one build, and a checkout with other guest sources sharing
+// .cache may replace it while L1 runs.
+const guest = join(dir, 'guest.elf');
+copyFileSync(await buildTestGuest(), guest);
 writeFileSync(join(dir, 'spec.json'), JSON.stringify({ guest, sizesMiB: [256, 1024] }));
-const lab = await runInLab({ script: `node dist/bench/snapshot-l1.js ${join(dir, 'spec.json')} ${join(dir, 'results.json')}`, timeoutMs: 3_600_000, memoryMiB: 6144, shareWritable: [dir] });
+// TYPEVISOR_DEBUG=1 npm run bench:snapshot: the VMMs in L1 trace their start-up with timestamps; the
+// traces are kept in .cache/bench/snapshot/trace-*.log, next to the spawn and API-call times.
+const debugEnv = process.env['TYPEVISOR_DEBUG'] ? { TYPEVISOR_DEBUG: '1', SNAPSHOT_BENCH_TRACE_DIR: dir } : undefined;
+const lab = await runInLab({
+  script: `node dist/bench/snapshot-l1.js ${join(dir, 'spec.json')} ${join(dir, 'results.json')}`,
+  timeoutMs: 3_600_000,
+  memoryMiB: 6144,
+  shareWritable: [dir],
+  ...(debugEnv ? { env: debugEnv } : {}),
+});
 if (lab.exitCode !== 0) throw new Error(`snapshot benchmark failed in L1:\n${lab.output}`);
 const results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as any[];
 const f = (x: number) => `${x.toFixed(0)} ms`.padStart(10);
@@ -27,4 +39,7 @@ for (const r of results) {
   ];
   for (const [what, a, b] of rows) console.log(`${String(r.memoryMiB).padStart(4)} MiB  ${what.padEnd(28)} ${f(a)} ${f(b)}   ${(a / b).toFixed(2)}`);
 }
+const sizes = new Map(results.map((r) => [r.memoryMiB, r.typevisor.nodeBareMs as number]));
+console.log(`bare \`node -e 0\` in L1: ${[...sizes.values()].map((ms) => `${ms.toFixed(0)} ms`).join(', ')}`);
+console.log(`typevisor vmm: waited ${results.map((r) => `${(r.typevisor.threadsReadyWaitMs as number).toFixed(0)} ms`).join(', ')} beyond 200 ms after its socket appeared for its pre-started threads to load`);
 console.log('(QEMU "API call -> resumed" is `cont` after -incoming finished loading; typevisor\'s is PUT /snapshot/load with resume_vm)');

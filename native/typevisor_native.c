@@ -433,6 +433,21 @@ static napi_value n_pwrite(napi_env env, napi_callback_info info) {
   return make_int(env, r < 0 ? -errno : r);
 }
 
+/*
+ * lseek(2), for SEEK_DATA / SEEK_HOLE (Linux 3.1+; tmpfs and memfds support them): snapshots write only the
+ * extents of guest RAM that hold data. Returns the new offset or -errno (-ENXIO: no data / hole past offset).
+ */
+static napi_value n_lseek(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int32_t fd, whence;
+  uint64_t off;
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  if (get_u64(env, argv[1], &off) < 0) return make_int(env, -EINVAL);
+  CHECK(napi_get_value_int32(env, argv[2], &whence));
+  off_t r = lseek(fd, (off_t)off, whence);
+  return make_int(env, r < 0 ? -errno : (int64_t)r);
+}
+
 /* timerfd for device threads that need a periodic tick without an event loop. */
 static napi_value n_timerfd_create(napi_env env, napi_callback_info info) {
   int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -593,6 +608,7 @@ static napi_value init(napi_env env, napi_value exports) {
       FN("setNonBlocking", n_set_nonblocking),
       FN("writev", n_writev),
       FN("strerror", n_strerror),
+      FN("lseek", n_lseek),
 #undef FN
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -8,10 +8,12 @@ import { Command, CommanderError } from 'commander';
 import { registerRunCommand } from './run.js';
 import { registerHostCommand } from './host.js';
 import { registerVmmCommands } from './vmm-commands.js';
+import { debug } from '../vmm/startup-trace.js';
 
 const VMM_VERBS = new Set(['run', 'host', 'vmm', 'pause', 'resume', 'info', 'shutdown', 'snapshot', 'restore']);
 
 export async function main(argv: string[]): Promise<void> {
+  debug(`CLI modules loaded (${argv[2] ?? 'no verb'})`);
   const program = new Command();
   program
     .name('typevisor')

@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import type { MachineExit } from '../vmm/machine.js';
 import { Vmm } from '../vmm/vmm.js';
+import { prestartThreads } from '../vmm/thread-pool.js';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { serveConsoleSocket } from './console-socket-server.js';
@@ -18,6 +19,8 @@ export const EXIT_VMM_ERROR = 1;
 export const EXIT_GUEST_PANIC = 3;
 
 const CTRL_A = 0x01;
+/** vCPU threads started ahead of a boot; a bigger VM starts the rest when it is built. */
+const PRESTARTED_VCPU_THREADS_MAX = 8;
 
 function collect<T>(parse: (v: string) => T) {
   return (value: string, previous: T[] = []): T[] => [...previous, parse(value)];
@@ -110,6 +113,8 @@ export function registerRunCommand(program: Command): void {
 }
 
 async function runVm(opts: RunOptions): Promise<number> {
+  // The threads load their modules while this thread loads the kernel and builds the VM.
+  prestartThreads({ device: 1, vcpu: Math.min(opts.cpus, PRESTARTED_VCPU_THREADS_MAX) });
   const flavour = await detectHostFlavour();
   if (flavour.kind === 'pvm') {
     process.stderr.write(
@@ -143,7 +148,7 @@ export async function serveConsole(
   vmm: Vmm,
   apiSock: string | undefined,
   boot: (() => Promise<void>) | undefined,
-  extra: { consoleSock?: string | undefined; exitRecord?: boolean } = {},
+  extra: { consoleSock?: string | undefined; exitRecord?: boolean; onListening?: () => void } = {},
 ): Promise<number> {
   const exited = new Promise<MachineExit>((resolve) => vmm.once('exit', resolve));
   let consoleServer: Awaited<ReturnType<typeof serveConsoleSocket>> | undefined;
@@ -151,7 +156,7 @@ export async function serveConsole(
     consoleServer = await serveConsoleSocket(extra.consoleSock, (bytes) => vmm.sendConsoleInput(bytes));
     vmm.on('console', (bytes: Uint8Array) => consoleServer!.write(bytes));
   }
-  const code = await runToEnd(vmm, apiSock, boot, exited, !extra.consoleSock);
+  const code = await runToEnd(vmm, apiSock, boot, exited, !extra.consoleSock, extra.onListening);
   await consoleServer?.close();
   if (extra.exitRecord && apiSock) {
     // The platform reads how the VM ended from RUN/exit.json (src/platform/engines/typevisor/vmm-api.ts).
@@ -171,6 +176,7 @@ async function runToEnd(
   boot: (() => Promise<void>) | undefined,
   exited: Promise<MachineExit>,
   terminal: boolean,
+  onListening?: () => void,
 ): Promise<number> {
   vmm.on('warning', (message: string) => process.stderr.write(`typevisor: warning: ${message}\n`));
   let api: { close(): Promise<unknown> } | undefined;
@@ -178,6 +184,7 @@ async function runToEnd(
     if (apiSock) {
       const { serveApi } = await import('../api/server.js');
       api = await serveApi(vmm, apiSock);
+      onListening?.();
     }
     if (boot) await boot();
   } catch (e) {

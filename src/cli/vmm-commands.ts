@@ -8,6 +8,8 @@ import { resolve } from 'node:path';
 import { vmmRequest } from './vmm-client.js';
 import { serveConsole } from './run.js';
 import { Vmm } from '../vmm/vmm.js';
+import { prestartThreads } from '../vmm/thread-pool.js';
+import { prepareVmShell } from '../vmm/vm-shell.js';
 import { DEFAULT_KVM_PATH } from '../kvm/kvm.js';
 
 function print(v: unknown): void {
@@ -61,6 +63,8 @@ export function registerVmmCommands(program: Command): void {
     .option('--paused', 'stay paused after restoring')
     .option('--kvm <path>', 'KVM device', process.env['TYPEVISOR_KVM'] ?? DEFAULT_KVM_PATH)
     .action(async (o: { snapshot: string; apiSock?: string; paused?: boolean; kvm: string }) => {
+      // The threads load their modules while this thread reads the snapshot and rebuilds the VM.
+      prestartThreads({ device: 1, vcpu: 1 });
       const vmm = new Vmm('restored', { kvmPath: o.kvm });
       const code = await serveConsole(vmm, o.apiSock, () => vmm.loadSnapshot(resolve(o.snapshot), !o.paused));
       process.exit(code);
@@ -73,9 +77,16 @@ export function registerVmmCommands(program: Command): void {
     .option('--console-sock <path>', 'serve the serial console on this Unix socket instead of the terminal')
     .option('--kvm <path>', 'KVM device', process.env['TYPEVISOR_KVM'] ?? DEFAULT_KVM_PATH)
     .action(async (o: { apiSock: string; id: string; kvm: string; consoleSock?: string }) => {
+      // Ready before the API's InstanceStart or snapshot load: a thread's start-up is most of a restore otherwise,
+      // and so is making a KVM VM under nested KVM. The VM shell is made once the API socket is served.
+      prestartThreads({ device: 1, vcpu: 1 });
       // Guest resets reboot the VM in place here: the platform owns its lifetime.
       const vmm = new Vmm(o.id, { kvmPath: o.kvm, rebootOnReset: true, ...(o.consoleSock ? { consoleFd: -1 } : {}) });
-      const code = await serveConsole(vmm, o.apiSock, undefined, { consoleSock: o.consoleSock, exitRecord: true });
+      const code = await serveConsole(vmm, o.apiSock, undefined, {
+        consoleSock: o.consoleSock,
+        exitRecord: true,
+        onListening: () => prepareVmShell(o.kvm),
+      });
       process.exit(code);
     });
 }

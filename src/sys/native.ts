@@ -50,6 +50,8 @@ export interface NativeAddon {
   setNonBlocking(fd: number, on: boolean): number;
   writev(fd: number, buffers: readonly ArrayBufferView[]): number;
   strerror(errno: number): string;
+  /** lseek(2): the new offset or -errno; used with SEEK_DATA / SEEK_HOLE. Absent from addons built before it was added. */
+  lseek?(fd: number, offset: number, whence: number): number;
 }
 
 function locateAddon(): string {
@@ -106,6 +108,10 @@ export const EPOLLIN = 0x001;
 export const EPOLLOUT = 0x004;
 export const EPOLLERR = 0x008;
 export const EPOLLHUP = 0x010;
+export const SEEK_SET = 0;
+export const SEEK_DATA = 3;
+export const SEEK_HOLE = 4;
+export const ENXIO = 6;
 export const FALLOC_FL_KEEP_SIZE = 0x01;
 export const FALLOC_FL_PUNCH_HOLE = 0x02;
 export const FALLOC_FL_ZERO_RANGE = 0x10;

@@ -3,12 +3,14 @@
  * doorbell, the control doorbell and (later) ioeventfds and backend fds, and
  * answers vCPU exits synchronously. No event loop runs here.
  */
-import { isMainThread, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { isMainThread, parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import type { ThreadInit } from './thread-pool.js';
 import { writeSync } from 'node:fs';
 import { check, EPOLLIN, EPOLL_CTL_ADD, native } from '../sys/native.js';
 import { Vm } from '../kvm/vm.js';
 import { GuestRam, type SharedGuestRam } from './guest-ram.js';
 import { ExitMailbox } from './exit-mailbox.js';
+import { debug } from './startup-trace.js';
 import { GsiRouter } from './irq-routing.js';
 import { DeviceManager, type DevicesStateV1 } from './device-manager.js';
 import type { VmConfig } from './config.js';
@@ -66,8 +68,8 @@ export type DeviceEvent =
 const TAG_EXIT = 1;
 const TAG_CONTROL = 2;
 
-function main(): void {
-  const data = workerData as DeviceWorkerData;
+function main(data: DeviceWorkerData): void {
+  debug('device thread: running');
   const port = data.port;
   const send = (e: DeviceEvent): void => port.postMessage(e);
   const vm = new Vm(data.vmFd);
@@ -145,7 +147,8 @@ function main(): void {
   const flushWarnings = (): void => {
     while (devices.warnings.length) send({ type: 'error', message: devices.warnings.shift()! });
   };
-  send({ type: "ready" });
+  debug('device thread: devices built and restored');
+  send({ type: 'ready' });
 
   // The last exits served, for `dump` (diagnosing a guest that hangs or spins).
   const RECENT = 64;
@@ -257,4 +260,9 @@ function reasonWithPanic(reason: string, consoleTail: string): string {
 }
 
 // Only as a worker: the main thread imports this module for its types and constants.
-if (!isMainThread) main();
+// A thread pre-started by thread-pool.ts has no workerData yet: it waits for it.
+if (!isMainThread) {
+  debug('device thread: modules loaded');
+  if (workerData) main(workerData as DeviceWorkerData);
+  else parentPort!.once('message', (m: ThreadInit<DeviceWorkerData>) => main(m.data));
+}

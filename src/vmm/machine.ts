@@ -7,20 +7,18 @@
 import { EventEmitter } from 'node:events';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, type Worker } from 'node:worker_threads';
 import { check, EFD_NONBLOCK, native } from '../sys/native.js';
 import { Kvm, type CpuidEntry } from '../kvm/kvm.js';
+import { MiB } from '../arch/x86_64/layout.js';
 import type { Vm } from '../kvm/vm.js';
 import { Vcpu } from '../kvm/vcpu.js';
-import { MiB } from '../arch/x86_64/layout.js';
-import { guestRamRanges } from '../arch/x86_64/memory-map.js';
-import { guestCpuid } from '../arch/x86_64/cpuid.js';
-import { bootMsrs } from '../arch/x86_64/msrs.js';
-import { writeAcpiTables } from '../arch/x86_64/acpi/tables.js';
-import { loadKernel } from '../boot/loader.js';
 import type { VmConfig } from './config.js';
 import { validateConfig } from './config.js';
 import { GuestRam } from './guest-ram.js';
+import { debug } from './startup-trace.js';
+import { startThread } from './thread-pool.js';
+import { takeVmShell } from './vm-shell.js';
 import {
   CONTROL_EXITED_COUNT,
   CONTROL_PAUSED_COUNT,
@@ -31,7 +29,6 @@ import {
   RUN_STATE_RUNNING,
   RUN_STATE_STOP,
 } from './exit-mailbox.js';
-import { applyBootCpuState, configureVcpu } from './vcpu-setup.js';
 import { encodeState, MEMORY_FILE, readStateFile, SnapshotFormatError, STATE_FILE, writeFileFully, writeSnapshotDir, writeSparseFile } from './snapshot/format.js';
 import { restoreVcpu, saveVcpu, savableMsrs } from './snapshot/vcpu-state.js';
 import { checkDiskIdentities, diskIdentities, parseSnapshotState, type SnapshotStateV1 } from './snapshot/state.js';
@@ -39,9 +36,6 @@ import type { DevicesStateV1 } from './device-manager.js';
 import type { BalloonInfo, DeviceCommand, DeviceEvent, DeviceWorkerData } from './device-worker.js';
 import { EXIT_COUNTERS_PER_VCPU, type VcpuMessage, type VcpuWorkerData } from './vcpu-worker.js';
 
-/** Intel VMX needs a 3-page TSS and an identity-map page in the 32-bit hole, below the IOAPIC (KVM API doc 4.48). */
-const KVM_TSS_ADDRESS = 0xfffb_d000;
-const KVM_IDENTITY_MAP_ADDRESS = 0xfffb_c000;
 
 export type MachineExit =
   | { kind: 'poweroff' }
@@ -99,9 +93,11 @@ export class Machine extends EventEmitter {
   }
 
   /** Validates the config, creates the VM and loads the kernel; nothing runs yet. */
-  static create(config: VmConfig, options: MachineOptions = {}): Machine {
+  static async create(config: VmConfig, options: MachineOptions = {}): Promise<Machine> {
     debug('creating the VM');
     validateConfig(config);
+    const { applyBootCpuState, bootMsrs, configureVcpu, guestCpuid, guestRamRanges, loadKernel, writeAcpiTables } = await import('./boot-modules.js');
+    debug('boot modules loaded');
     const kernel = readFileSync(config.kernelPath);
     const initrd = config.initrdPath !== undefined ? readFileSync(config.initrdPath) : undefined;
     // Guest RAM and the kernel come first: bad kernels, initrds and command lines are
@@ -121,7 +117,7 @@ export class Machine extends EventEmitter {
         acpiRsdpAddress: rsdpAddress,
       });
       const { kvm, vm, vcpus, cpuid } = buildVm(config, ram, cleanup, (vcpu, i, supported) => {
-        const entries = guestCpuid(supported, i, config.vcpus);
+        const entries = guestCpuid(supported(), i, config.vcpus);
         configureVcpu(vcpu, entries, bootMsrs());
         if (i === 0) applyBootCpuState(vcpu, setup.entry);
         return entries;
@@ -137,7 +133,9 @@ export class Machine extends EventEmitter {
    * Refuses damaged snapshots and disks that changed since.
    */
   static restore(dir: string, options: MachineOptions & { kvmPath?: string } = {}): Machine {
+    debug(`restoring from ${dir}`);
     const state = parseSnapshotState(readStateFile(dir));
+    debug('snapshot state read and checked');
     checkDiskIdentities(state.disks);
     const memoryPath = join(dir, MEMORY_FILE);
     const expected = state.ramRanges.reduce((sum, r) => sum + r.size, 0);
@@ -148,6 +146,7 @@ export class Machine extends EventEmitter {
     }
     const config: VmConfig = { ...state.config, kvmPath: options.kvmPath ?? state.config.kvmPath };
     const ram = GuestRam.fromFile(memoryPath, state.ramRanges);
+    debug('guest RAM mapped');
     return withCleanup([() => ram.close()], (cleanup) => {
       const { kvm, vm, vcpus, cpuid } = buildVm(config, ram, cleanup, (vcpu, i) => {
         const entries = state.cpuid[i]!;
@@ -158,6 +157,7 @@ export class Machine extends EventEmitter {
       state.vm.irqchips.forEach((chip) => vm.setIrqchip(new Uint8Array(Buffer.from(chip, 'base64'))));
       vm.setPit2(new Uint8Array(Buffer.from(state.vm.pit, 'base64')));
       vm.setClock(BigInt(state.vm.clock));
+      debug('VM, vCPUs, irqchip, PIT and clock restored');
       return new Machine(config, kvm, vm, ram, vcpus, options.consoleFd ?? 1, cpuid, state.devices);
     });
   }
@@ -166,8 +166,11 @@ export class Machine extends EventEmitter {
   async snapshot(dir: string): Promise<{ memoryBytes: number; durationMs: number }> {
     if (this.state !== 'paused') throw new Error(`snapshot needs a paused VM; this one is ${this.state}`);
     const started = performance.now();
+    debug('snapshot: requesting device state');
     const devices = await this.requestDeviceState();
+    debug('snapshot: device state received');
     this.msrIndices ??= savableMsrs(this.vcpus[0]!, this.kvm.msrIndexList());
+    debug('snapshot: MSR list probed');
     const state: SnapshotStateV1 = {
       version: 1,
       createdAt: new Date().toISOString(),
@@ -183,10 +186,16 @@ export class Machine extends EventEmitter {
       devices,
       disks: diskIdentities(this.config),
     };
+    debug('snapshot: vCPU and VM state saved');
     await writeSnapshotDir(dir, async (tmp) => {
       writeFileFully(join(tmp, STATE_FILE), [encodeState(state)]);
-      writeSparseFile(join(tmp, MEMORY_FILE), this.ram.memory.regions.map((r) => r.bytes));
+      debug('snapshot: state file written');
+      // A memfd's holes are pages the guest never touched; a restored VM's private mapping has no such file.
+      const backingFd = this.ram.isPrivate ? undefined : this.ram.fd;
+      writeSparseFile(join(tmp, MEMORY_FILE), this.ram.memory.regions.map((r) => r.bytes), { backingFd });
+      debug('snapshot: memory file written');
     });
+    debug('snapshot: files synced and renamed');
     return { memoryBytes: this.ram.memory.totalBytes, durationMs: performance.now() - started };
   }
 
@@ -268,10 +277,8 @@ export class Machine extends EventEmitter {
       port: this.devicePort.port2,
       restoreState: this.initialDeviceState,
     };
-    const deviceWorker = new Worker(new URL('./device-worker.js', import.meta.url), {
-      workerData: deviceData,
-      transferList: [this.devicePort.port2],
-    });
+    debug('starting the device thread');
+    const deviceWorker = startThread('device', deviceData, [this.devicePort.port2]);
     this.deviceWorker = deviceWorker;
     const deviceReady = new Promise<void>((resolve, reject) => {
       this.devicePort.port1.on('message', (e: DeviceEvent) => {
@@ -287,6 +294,7 @@ export class Machine extends EventEmitter {
     debug('device thread ready');
 
     const readies: Promise<void>[] = [];
+    debug('starting vCPU threads');
     for (const vcpu of this.vcpus) {
       const data: VcpuWorkerData = {
         vcpu: vcpu.shared(),
@@ -296,7 +304,7 @@ export class Machine extends EventEmitter {
         doorbellFd: this.exitDoorbellFd,
         kickSignal: this.kickSignal,
       };
-      const w = new Worker(new URL('./vcpu-worker.js', import.meta.url), { workerData: data });
+      const w = startThread('vcpu', data);
       this.vcpuWorkers.push(w);
       readies.push(
         new Promise<void>((resolve, reject) => {
@@ -315,6 +323,7 @@ export class Machine extends EventEmitter {
       );
     }
     await Promise.all(readies);
+    debug('all vCPU threads ready');
     this.state = 'running';
     if (options.paused) {
       this.state = 'paused';
@@ -464,11 +473,6 @@ export class Machine extends EventEmitter {
   }
 }
 
-/** TYPEVISOR_DEBUG=1 traces the VM's construction on stderr. */
-function debug(message: string): void {
-  if (process.env['TYPEVISOR_DEBUG']) process.stderr.write(`typevisor-debug: ${message}\n`);
-}
-
 function withCleanup<T>(initial: Array<() => void>, body: (cleanup: Array<() => void>) => T): T {
   const cleanup = [...initial];
   try {
@@ -490,30 +494,26 @@ function buildVm(
   config: VmConfig,
   ram: GuestRam,
   cleanup: Array<() => void>,
-  setupVcpu: (vcpu: Vcpu, index: number, supported: CpuidEntry[]) => CpuidEntry[],
+  /** `supported` reads KVM_GET_SUPPORTED_CPUID once, when asked: a restore sets the snapshot's CPUID instead. */
+  setupVcpu: (vcpu: Vcpu, index: number, supported: () => CpuidEntry[]) => CpuidEntry[],
 ): { kvm: Kvm; vm: Vm; vcpus: Vcpu[]; cpuid: CpuidEntry[][] } {
-  const kvm = Kvm.open(config.kvmPath);
+  const { kvm, vm, vcpu0, vcpuMmapSize } = takeVmShell(config.kvmPath);
+  debug('KVM opened, VM shell ready');
   cleanup.push(() => kvm.close());
-  const missing = kvm.missingCapabilities();
-  if (missing.length) throw new Error(`${config.kvmPath} lacks KVM capabilities typevisor needs: ${missing.join(', ')}`);
+  cleanup.push(() => vm.close());
+  const vcpus: Vcpu[] = [vcpu0];
+  cleanup.push(() => vcpus.forEach((v) => v.close()));
   const maxVcpus = kvm.maxVcpus();
   if (config.vcpus > maxVcpus) throw new Error(`--cpus ${config.vcpus} exceeds this host's KVM limit of ${maxVcpus}`);
-  const vm = kvm.createVm();
-  cleanup.push(() => vm.close());
-  vm.setTssAddress(KVM_TSS_ADDRESS);
-  vm.setIdentityMapAddress(KVM_IDENTITY_MAP_ADDRESS);
-  vm.createIrqchip();
-  vm.createPit2();
   ram.ranges.forEach((r, slot) => vm.setUserMemoryRegion(slot, r.gpa, r.size, r.address));
-  const supported = kvm.supportedCpuid();
-  const mmapSize = kvm.vcpuMmapSize();
-  const vcpus: Vcpu[] = [];
+  debug('memory slots set');
+  let supportedCpuid: CpuidEntry[] | undefined;
+  const supported = (): CpuidEntry[] => (supportedCpuid ??= kvm.supportedCpuid());
   const cpuid: CpuidEntry[][] = [];
-  cleanup.push(() => vcpus.forEach((v) => v.close()));
   for (let i = 0; i < config.vcpus; i++) {
-    const vcpu = Vcpu.create(vm.fd, i, mmapSize);
-    vcpus.push(vcpu);
-    cpuid.push(setupVcpu(vcpu, i, supported));
+    if (i > 0) vcpus.push(Vcpu.create(vm.fd, i, vcpuMmapSize));
+    cpuid.push(setupVcpu(vcpus[i]!, i, supported));
+    debug(`vCPU ${i} set up`);
   }
   return { kvm, vm, vcpus, cpuid };
 }

@@ -5,7 +5,9 @@
  * while the VM is paused (ARCHITECTURE.md "Threads inside one VMM process").
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import type { ThreadInit } from './thread-pool.js';
 import { native } from '../sys/native.js';
+import { debug } from './startup-trace.js';
 import { Vcpu, type VcpuShared } from '../kvm/vcpu.js';
 import {
   KVM_EXIT,
@@ -53,8 +55,8 @@ export const EXIT_COUNTERS_PER_VCPU = 4;
 const EINTR = 4;
 const EAGAIN = 11;
 
-function main(): void {
-  const data = workerData as VcpuWorkerData;
+function main(data: VcpuWorkerData): void {
+  debug('vCPU thread: running');
   const vcpu = Vcpu.fromShared(data.vcpu);
   const index = vcpu.index;
   const mailbox = new ExitMailbox(data.mailbox, index);
@@ -181,4 +183,9 @@ function main(): void {
 }
 
 // Only as a worker: the main thread imports this module for its types and constants.
-if (!isMainThread) main();
+// A thread pre-started by thread-pool.ts has no workerData yet: it waits for it.
+if (!isMainThread) {
+  debug('vCPU thread: modules loaded');
+  if (workerData) main(workerData as VcpuWorkerData);
+  else parentPort!.once('message', (m: ThreadInit<VcpuWorkerData>) => main(m.data));
+}

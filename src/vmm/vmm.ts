@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { Machine, type MachineExit } from './machine.js';
+import { debug } from './startup-trace.js';
 import { ConfigError, DEFAULT_CMDLINE, type DiskConfig, type NetConfig, type VmConfig } from './config.js';
 import { DEFAULT_KVM_PATH } from '../kvm/kvm.js';
 import type { BalloonInfo } from './device-worker.js';
@@ -126,7 +127,7 @@ export class Vmm extends EventEmitter {
   /** Boots a VM from a full config (typevisor run) or from the pending pieces (InstanceStart). */
   async start(config: VmConfig = this.buildConfig()): Promise<void> {
     this.require('InstanceStart', 'not-started');
-    const machine = Machine.create(config, { consoleFd: this.options.consoleFd });
+    const machine = await Machine.create(config, { consoleFd: this.options.consoleFd });
     await this.adopt(machine, false);
   }
 
@@ -134,6 +135,7 @@ export class Vmm extends EventEmitter {
     this.require('PUT /snapshot/load', 'not-started');
     const machine = Machine.restore(dir, { consoleFd: this.options.consoleFd, kvmPath: this.options.kvmPath });
     await this.adopt(machine, !resume);
+    debug(`snapshot loaded, VM ${this.stateValue}`);
   }
 
   private async adopt(machine: Machine, paused: boolean): Promise<void> {
@@ -160,7 +162,9 @@ export class Vmm extends EventEmitter {
 
   async pause(): Promise<void> {
     this.require('PATCH /vm Paused', 'running');
+    debug('pausing');
     await this.machine!.pause();
+    debug('paused');
     this.stateValue = 'paused';
   }
 

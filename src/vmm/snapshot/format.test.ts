@@ -69,3 +69,37 @@ test('memory is written sparsely: zero chunks become holes and read back as zero
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('memory backed by a memfd: only its data extents are read, the rest stays holes on both sides', async () => {
+  const { writeSparseFile } = await import('./format.js');
+  const { fstatSync, ftruncateSync, readFileSync, statSync } = await import('node:fs');
+  const { check, MAP_SHARED, native, PROT_READ, PROT_WRITE } = await import('../../sys/native.js');
+  const size = 16 * 1024 * 1024;
+  const memfd = check(native().memfdCreate('tv-sparse-test', 0), 'memfd_create');
+  const dir = mkdtempSync(join(tmpdir(), 'tv-sparse-memfd-'));
+  try {
+    ftruncateSync(memfd, size);
+    const m = native().mmap(memfd, size, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+    assert.notEqual(typeof m, 'number', 'mmap of the memfd');
+    const ram = new Uint8Array((m as { buffer: ArrayBuffer }).buffer);
+    ram[4096 + 3] = 0x11; // page 1
+    ram[9 * 1024 * 1024] = 0x22; // a page in the middle
+    ram.fill(0, 12 * 1024 * 1024, 12 * 1024 * 1024 + 8192); // touched, but zero: allocated, still no data to write
+    ram[size - 1] = 0x33; // the last byte
+    const allocatedBefore = fstatSync(memfd).blocks;
+    // Two regions back to back, as guest RAM below and above the 32-bit hole is.
+    const regions = [ram.subarray(0, 8 * 1024 * 1024), ram.subarray(8 * 1024 * 1024)];
+    const path = join(dir, 'mem');
+    const written = writeSparseFile(path, regions, { backingFd: memfd });
+    assert.equal(written, 3 * 4096, 'one page per data extent (the zeroed pages are skipped)');
+    assert.equal(fstatSync(memfd).blocks, allocatedBefore, 'the memfd holes were not read (reading would allocate them)');
+    const back = readFileSync(path);
+    assert.equal(back.length, size);
+    assert.equal(Buffer.compare(back, Buffer.from(ram.buffer, ram.byteOffset, size)), 0, 'the file holds exactly the RAM');
+    assert.ok(statSync(path).blocks * 512 <= 64 * 1024, 'the file has holes');
+    native().munmap((m as { address: bigint }).address, size);
+  } finally {
+    native().close(memfd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -18,6 +18,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { ENXIO, native, SEEK_DATA, SEEK_HOLE } from '../../sys/native.js';
 
 export const SNAPSHOT_MAGIC = Buffer.from('TVSNAP\r\n', 'latin1');
 export const SNAPSHOT_VERSION = 1;
@@ -109,39 +110,69 @@ export function writeFileFully(path: string, chunks: Iterable<Uint8Array>): void
   }
 }
 
-/** Granule for skipping zero memory: large enough to keep the scan cheap, small enough to find holes. */
+/** Granule for skipping zero memory: large enough to keep writes few, small enough to find holes. */
 const SPARSE_CHUNK = 64 * 1024;
+const ZERO_CHUNK = Buffer.alloc(SPARSE_CHUNK);
 
+/** memcmp against zeros (Buffer#equals is native), not a loop over the bytes in JavaScript. */
 function allZero(bytes: Uint8Array): boolean {
-  // Compare 8 bytes at a time where the buffer is aligned (guest RAM always is).
-  if (bytes.byteOffset % 8 === 0 && bytes.length % 8 === 0) {
-    const words = new BigUint64Array(bytes.buffer, bytes.byteOffset, bytes.length / 8);
-    for (let i = 0; i < words.length; i++) if (words[i] !== 0n) return false;
-    return true;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).equals(ZERO_CHUNK.subarray(0, bytes.length));
+}
+
+/**
+ * The byte ranges [start, end) of `fd` between `from` and `to` that hold data, from SEEK_DATA / SEEK_HOLE
+ * (lseek(2)): in a memfd, pages the guest never touched are holes and are skipped without reading them
+ * (reading them through the mapping would allocate them). Without the addon's lseek, the whole range.
+ */
+function dataExtents(fd: number | undefined, from: number, to: number): Array<[number, number]> {
+  const lseek = fd === undefined ? undefined : native().lseek;
+  if (fd === undefined || !lseek) return [[from, to]];
+  const out: Array<[number, number]> = [];
+  let at = from;
+  while (at < to) {
+    const data = lseek(fd, at, SEEK_DATA);
+    if (data === -ENXIO) break; // only a hole from here to the end of the file
+    if (data < 0) return [[from, to]]; // this file system cannot tell: treat everything as data
+    if (data >= to) break;
+    const hole = lseek(fd, data, SEEK_HOLE);
+    const end = hole < 0 ? to : Math.min(hole, to);
+    out.push([data, end]);
+    at = end;
   }
-  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) return false;
-  return true;
+  return out;
 }
 
 /**
  * Writes guest memory as a sparse file: all-zero chunks become holes (they
  * read back as zeros, also through a MAP_PRIVATE mapping at restore), so a
  * mostly idle guest's snapshot costs what it uses, not what it was given.
+ * `backingFd`, when the chunks are the mapping of a file holding them back to
+ * back from offset 0 (guest RAM's memfd), lets the holes of that file be
+ * skipped without reading them. Runs of non-zero chunks go out in one write.
  * Returns the bytes actually written.
  */
-export function writeSparseFile(path: string, chunks: Iterable<Uint8Array>): number {
+export function writeSparseFile(path: string, chunks: Iterable<Uint8Array>, options: { backingFd?: number } = {}): number {
   const fd = openSync(path, 'w', 0o600);
   let offset = 0;
   let written = 0;
+  const flush = (c: Uint8Array, start: number, end: number, base: number): void => {
+    let done = 0;
+    const part = c.subarray(start, end);
+    while (done < part.length) done += writeSync(fd, part, done, part.length - done, base + start + done);
+    written += part.length;
+  };
   try {
     for (const c of chunks) {
-      for (let at = 0; at < c.length; at += SPARSE_CHUNK) {
-        const part = c.subarray(at, Math.min(at + SPARSE_CHUNK, c.length));
-        if (!allZero(part)) {
-          let done = 0;
-          while (done < part.length) done += writeSync(fd, part, done, part.length - done, offset + at + done);
-          written += part.length;
+      for (const [from, to] of dataExtents(options.backingFd, offset, offset + c.length)) {
+        let run = -1; // start (in c) of the current run of non-zero chunks
+        for (let at = from - offset; at < to - offset; at += SPARSE_CHUNK) {
+          const end = Math.min(at + SPARSE_CHUNK, to - offset);
+          if (allZero(c.subarray(at, end))) {
+            if (run >= 0) flush(c, run, at, offset);
+            run = -1;
+          } else if (run < 0) run = at;
         }
+        if (run >= 0) flush(c, run, to - offset, offset);
       }
       offset += c.length;
     }
