@@ -207,7 +207,14 @@ export class Vmm extends EventEmitter {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.machine && this.stateValue !== 'stopped') await this.machine.stop();
+    if (this.machine && this.stateValue !== 'stopped') {
+      await this.machine.stop();
+    } else if (this.stateValue === 'not-started') {
+      // No machine will ever report an exit: report it here, so a `typevisor vmm` stopped before its guest
+      // started (SIGTERM while waiting for configuration) ends instead of waiting forever.
+      this.stateValue = 'stopped';
+      this.emit('exit', { kind: 'stopped' } satisfies MachineExit);
+    }
     this.stateValue = 'stopped';
   }
 

@@ -86,3 +86,21 @@ test('no usable /dev/kvm (--kvm and TYPEVISOR_KVM point elsewhere)', { skip: noK
   assert.match(r.stderr, /\/etc\/passwd/);
   assert.ok(existsSync(bin));
 });
+
+test('typevisor vmm stopped by SIGTERM before any guest was configured exits 0 and removes its socket', async () => {
+  const { spawn } = await import('node:child_process');
+  const sock = join(dir, 'idle-vmm.sock');
+  const child = spawn(process.execPath, [bin, 'vmm', '--api-sock', sock], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const until = Date.now() + 30_000;
+  while (!existsSync(sock) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(existsSync(sock), `the API socket appeared (${stderr})`);
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  const code = await exited;
+  clearTimeout(timer);
+  assert.equal(code, 0, `exit code after SIGTERM (a SIGKILL after 15 s gives null)\n${stderr}`);
+  assert.ok(!existsSync(sock), 'the socket is removed');
+});
