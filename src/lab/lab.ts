@@ -8,7 +8,7 @@
  * off. See src/lab/l1-init.sh for the L1 side and docs/lab.md for usage.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { buildInitramfs, cacheDir, ensureKernels, repoRoot } from './artifacts.js';
@@ -110,13 +110,13 @@ async function prepareResultsDir(options: LabOptions): Promise<string> {
   if (options.resultsDir) {
     const dir = resolve(options.resultsDir);
     await mkdir(dir, { recursive: true });
-    return dir;
+    return realpathSync(dir);
   }
   const runsDir = cacheDir('lab', 'runs');
   await mkdir(runsDir, { recursive: true });
   await pruneRuns(runsDir);
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
-  return mkdtemp(join(runsDir, `${stamp}-`));
+  return realpathSync(await mkdtemp(join(runsDir, `${stamp}-`)));
 }
 
 function validatePath(path: string, what: string): void {
@@ -133,7 +133,9 @@ export async function runInLab(options: LabOptions): Promise<LabResult> {
   const memoryMiB = options.memoryMiB ?? 4096;
   if (!Number.isInteger(cpus) || cpus < 1 || cpus > 64) throw new Error(`lab: cpus must be 1..64, got ${cpus}`);
   if (!Number.isInteger(memoryMiB) || memoryMiB < 256) throw new Error(`lab: memoryMiB must be >= 256, got ${memoryMiB}`);
-  const writable = (options.shareWritable ?? []).map((path) => resolve(path));
+  // Real paths: L1's init mounts shares under its new root before switching to it, where an absolute symlink
+  // (a worktree's .cache -> /work/main/.cache) would point into the initramfs instead.
+  const writable = (options.shareWritable ?? []).map((path) => (existsSync(path) ? realpathSync(path) : resolve(path)));
   for (const path of writable) {
     validatePath(path, 'shareWritable entry');
     if (!existsSync(path) || !statSync(path).isDirectory()) throw new Error(`lab: shareWritable: not a directory: ${path}`);
