@@ -157,7 +157,8 @@ export async function runInLab(options: LabOptions): Promise<LabResult> {
     [
       `LAB_RESULTS_PATH=${shellQuote(resultsDir)}`,
       `LAB_WRITABLE_SHARES=${shellQuote(shares.map(({ tag, path }) => `${tag}:${path}`).join(' '))}`,
-      `LAB_MODULES_PATH=${shellQuote(kernels.generic.modulesDir)}`,
+      // Real path: L1 bind-mounts it before switching root, where a symlinked .cache (a worktree) would dangle.
+      `LAB_MODULES_PATH=${shellQuote(realpathSync(kernels.generic.modulesDir))}`,
       '',
     ].join('\n'),
   );

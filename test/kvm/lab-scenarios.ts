@@ -1,16 +1,19 @@
 /**
  * L1-side programs for the KVM lab (run as `node dist/test/kvm/lab-scenarios.js
- * SPEC.json OUT.json`): the virtio scenario (issue 3) and the pause/snapshot/
- * restore scenario (issue 4). They drive real `typevisor` processes and
- * record what happened; the host-side tests assert on the record.
+ * SPEC.json OUT.json`): the virtio scenario (issue 3), the pause/snapshot/
+ * restore scenario (issue 4) and issue 4 with a Debian guest, a disk and
+ * vsock (snapshot-debian-scenario.ts); LAB_SCENARIOS=a,b runs only those.
+ * They drive real `typevisor` processes and record what happened; the
+ * host-side tests assert on the record.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createConnection, createServer } from 'node:net';
-import { readFileSync, writeFileSync, existsSync, rmSync, mkdtempSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { repoRoot } from '../helpers/repo.js';
 import { vmmRequest } from '../../src/cli/vmm-client.js';
+import { SOCKET_DIR, VmmProcess, sh, sleep, step, typevisorBin as bin, vsockConnect } from './lab-process.js';
+import { snapshotDebianScenario, type SnapshotDebianSpec } from './snapshot-debian-scenario.js';
 
 export interface LabSpec {
   testGuest: string;
@@ -18,53 +21,11 @@ export interface LabSpec {
   ioInitrd: string;
   images: { ext4: string; overlay: string; readonlyDisk: string };
   workDir: string;
-}
-
-const bin = join(repoRoot(), 'bin/typevisor.js');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const started = Date.now();
-/** Progress on stderr: it reaches the lab's output.log as it happens. */
-const step = (what: string) => process.stderr.write(`[lab-scenarios +${((Date.now() - started) / 1000).toFixed(1)}s] ${what}\n`);
-
-class VmmProcess {
-  out = '';
-  err = '';
-  readonly child: ChildProcess;
-  exit: Promise<number | null>;
-  constructor(args: string[]) {
-    this.child = spawn(process.execPath, [bin, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.stdout!.on('data', (c: Buffer) => (this.out += c.toString('latin1')));
-    this.child.stderr!.on('data', (c: Buffer) => (this.err += c.toString('utf8')));
-    this.child.stdin!.on('error', () => undefined);
-    this.exit = new Promise((r) => this.child.on('close', (code) => r(code)));
-  }
-  async waitFor(re: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const m = re.exec(this.out);
-      if (m) return m;
-      if (Date.now() > end || this.child.exitCode !== null) {
-        throw new Error(`timed out waiting for ${re} (exit ${this.child.exitCode})\nstdout tail: ${this.out.slice(-1500)}\nstderr: ${this.err.slice(-1500)}`);
-      }
-      await sleep(200);
-    }
-  }
-  lastCount(): number {
-    const all = [...this.out.matchAll(/TVG: count (\d+)\r?\n/g)];
-    return all.length ? Number(all[all.length - 1]![1]) : -1;
-  }
-}
-
-function sh(cmd: string): string {
-  const r = spawnSync('sh', ['-c', cmd], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd}: ${r.stderr}`);
-  return r.stdout;
+  /** Issue 4 with a Debian guest: a disk and vsock connections across snapshot, kill -9 and restore. */
+  snapshotDebian: SnapshotDebianSpec;
 }
 
 /** Issue 4: pause/resume while counting; snapshot, kill -9, restore twice. */
-/** Unix sockets cannot live on the 9p share (ENXIO): they go to L1's own /tmp. */
-const SOCKET_DIR = mkdtempSync('/tmp/tv-lab-');
-
 async function snapshotScenario(spec: LabSpec): Promise<Record<string, unknown>> {
   const sock = join(SOCKET_DIR, 'count.sock');
   // Snapshots go to L1's tmpfs: the 9p share is far too slow for a memory file under TCG.
@@ -164,21 +125,9 @@ async function ioScenario(spec: LabSpec): Promise<Record<string, unknown>> {
     await vm.waitFor(/TVIO: vsock-listening/, 400_000);
     step('io: vsock');
     // Host -> guest: Firecracker's hybrid vsock handshake.
-    r['h2g'] = await new Promise<string>((resolve) => {
-      const c = createConnection(uds);
-      let buf = '';
-      c.on('connect', () => c.write('CONNECT 5000\n'));
-      c.on('data', (d) => {
-        buf += d.toString();
-        if (/^OK \d+\n/.test(buf) && !buf.includes('ping-h2g')) c.write('ping-h2g\n');
-        if (buf.includes('ping-h2g\n')) {
-          c.end();
-          resolve(buf);
-        }
-      });
-      c.on('error', (e) => resolve(`error: ${e.message}`));
-      setTimeout(() => resolve(`timeout: ${buf}`), 60_000);
-    });
+    const h2g = await vsockConnect(uds, 5000, 'ping-h2g', 60_000);
+    h2g.socket.end();
+    r['h2g'] = h2g.received;
     await vm.waitFor(/TVIO: balloon-wait/, 200_000);
     step('io: balloon');
     r['balloonSet'] = await vmmRequest(api, 'PUT', '/balloon', { amount_mib: 128 }).catch((e: Error) => e.message);
@@ -207,7 +156,12 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const spec = JSON.parse(readFileSync(specPath!, 'utf8')) as LabSpec;
   const out: Record<string, unknown> = {};
   const only = process.env['LAB_SCENARIOS'];
-  for (const [name, fn] of [['snapshot', snapshotScenario], ['io', ioScenario]] as const) {
+  const scenarios = [
+    ['snapshot', snapshotScenario],
+    ['io', ioScenario],
+    ['snapshotDebian', (s: LabSpec) => snapshotDebianScenario(s.snapshotDebian)],
+  ] as const;
+  for (const [name, fn] of scenarios) {
     if (only && !only.split(',').includes(name)) continue;
     const t0 = performance.now();
     try {

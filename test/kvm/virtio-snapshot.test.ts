@@ -1,15 +1,16 @@
 /**
  * Issue 3 (virtio devices with a stock Debian guest) and issue 4 (pause,
- * snapshot, restore) on real KVM: one KVM-lab run executes both scenarios of
- * lab-scenarios.ts; this file prepares the guest artifacts and disk images
- * and checks the record and the images afterwards.
+ * snapshot, restore; with the test guest, and with a Debian guest holding a
+ * disk and vsock connections) on real KVM: one KVM-lab run executes the
+ * scenarios of lab-scenarios.ts; this file prepares the guest artifacts and
+ * disk images and checks the record and the images afterwards.
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { buildTestGuest } from '../guest/build.js';
 import { buildGuestTools } from '../guest-tools/build.js';
 import { buildInitramfs, ensureKernels } from '../../src/lab/artifacts.js';
@@ -41,10 +42,33 @@ echo "TVIO: memfree-after $(grep MemFree /proc/meminfo | tr -s ' ' | cut -d' ' -
 echo "TVIO: done"
 `;
 
+/**
+ * The Debian guest of the snapshot scenario (snapshot-debian-scenario.ts):
+ * the disk mounted, a vsock echo server on port 5000, then a shell on the
+ * console for the host to type into.
+ */
+const SNAPSHOT_GUEST_INIT = `
+mkdir -p /mnt/d
+mount -t ext4 /dev/vda /mnt/d || echo "TVS: mount-failed"
+/bin/vsock-echo serve 5000 &
+sleep 1
+echo "TVS: ready"
+sh
+`;
+
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
-let record: { snapshot: Record<string, any>; io: Record<string, any> };
+/** A file inside an ext4 image, read with debugfs (no mount needed). */
+function fileInExt4(image: string, name: string): Buffer {
+  const out = join(work, `extracted-${name}`);
+  rmSync(out, { force: true });
+  execFileSync('debugfs', ['-R', `dump /${name} ${out}`, image], { stdio: 'ignore' });
+  return readFileSync(out);
+}
+
+let record: { snapshot: Record<string, any>; io: Record<string, any>; snapshotDebian: Record<string, any> };
 let work = '';
+let snapshotDisk = '';
 let helloSha = '';
 let baseShaBefore = '';
 
@@ -57,7 +81,8 @@ describe('virtio devices and snapshots on real KVM (KVM lab)', { timeout: 1_800_
     const kernels = await ensureKernels();
     const guest = await buildTestGuest();
     const tools = buildGuestTools();
-    work = join(repoRoot(), '.cache/lab/io-work');
+    // .cache is shared by every checkout on this machine: one work directory per checkout.
+    work = join(repoRoot(), `.cache/lab/io-work-${basename(repoRoot())}`);
     rmSync(work, { recursive: true, force: true });
     mkdirSync(join(work, 'content'), { recursive: true });
     writeFileSync(join(work, 'content/hello.txt'), 'hello from the host, checksummed in the guest\n'.repeat(1000));
@@ -77,17 +102,31 @@ describe('virtio devices and snapshots on real KVM (KVM lab)', { timeout: 1_800_
       modules: ['virtio_pci', 'virtio_blk', 'virtio_net', 'virtio_rng', 'virtio_balloon', 'vmw_vsock_virtio_transport', 'ext4'],
       add: [{ src: tools.vsockEcho, dest: '/bin/vsock-echo' }],
     });
-    const spec: LabSpec = { testGuest: guest, kernel: kernels.cloud.bzImage, ioInitrd, images: { ext4, overlay, readonlyDisk: ro }, workDir: work };
+    snapshotDisk = join(work, 'snapshot-disk.ext4');
+    execFileSync('mkfs.ext4', ['-q', '-F', snapshotDisk, '32M']);
+    const snapshotInitrd = await buildInitramfs({
+      initSnippet: SNAPSHOT_GUEST_INIT,
+      modulesFrom: kernels.cloud.modulesDir,
+      modules: ['virtio_pci', 'virtio_blk', 'vmw_vsock_virtio_transport', 'ext4'],
+      add: [{ src: tools.vsockEcho, dest: '/bin/vsock-echo' }],
+    });
+    const spec: LabSpec = {
+      testGuest: guest, kernel: kernels.cloud.bzImage, ioInitrd, images: { ext4, overlay, readonlyDisk: ro }, workDir: work,
+      snapshotDebian: { kernel: kernels.cloud.bzImage, initrd: snapshotInitrd, disk: snapshotDisk },
+    };
     writeFileSync(join(work, 'spec.json'), JSON.stringify(spec));
     const lab = await runInLab({
       script: `node dist/test/kvm/lab-scenarios.js ${join(work, 'spec.json')} ${join(work, 'record.json')}`,
+      // LAB_SCENARIOS=snapshotDebian (say) runs only that scenario while working on it; the others' tests then fail.
+      ...(process.env['LAB_SCENARIOS'] ? { env: { LAB_SCENARIOS: process.env['LAB_SCENARIOS'] } } : {}),
       timeoutMs: 900_000,
       memoryMiB: 4096,
       shareWritable: [work],
     });
     assert.equal(lab.exitCode, 0, `lab-scenarios failed inside L1:\n${lab.output.slice(-4000)}`);
     record = JSON.parse(readFileSync(join(work, 'record.json'), 'utf8'));
-    process.stderr.write(`virtio/snapshot lab: L1 up in ${lab.l1BootMs} ms, total ${lab.totalMs} ms\n`);
+    const durations = Object.entries(record).map(([name, r]) => `${name} ${Math.round(Number(r['durationMs']) / 1000)} s`).join(', ');
+    process.stderr.write(`virtio/snapshot lab: queued ${lab.queuedMs} ms, L1 up in ${lab.l1BootMs} ms, total ${lab.totalMs} ms (${durations})\n`);
   });
 
   describe('issue 4: pause, snapshot, restore', () => {
@@ -114,6 +153,55 @@ describe('virtio devices and snapshots on real KVM (KVM lab)', { timeout: 1_800_
       const s = record.snapshot;
       assert.equal(s['corruptStatus'], 1);
       assert.match(s['corruptStderr'], /corrupted \(checksum mismatch\)/);
+    });
+  });
+
+  describe('issue 4 with a Debian guest: a disk and vsock connections across snapshot, kill -9 and restore', () => {
+    const d = () => record.snapshotDebian;
+    const guestLog = () => `${String(d()['error'] ?? '')}\nrestored console tail:\n${String(d()['restoredStdout']).slice(-3000)}\nstderr: ${String(d()['restoredStderr']).slice(-1500)}`;
+    test('the snapshot is written while a file is on the disk and two vsock connections are open', () => {
+      assert.ok(d(), 'the snapshotDebian scenario did not run');
+      assert.match(String(d()['payloadSha']), /^[0-9a-f]{64}$/, `${String(d()['error'])}\n${String(d()['stdout']).slice(-3000)}`);
+      assert.equal(d()['g2hBeforeReply'], 'ping-g2h-before');
+      assert.match(String(d()['h2gBefore']), /^OK \d+\nping-h2g-before\n/);
+      const vsockBefore = (d()['metricsBefore'] as { devices: Array<{ name: string; metrics: Record<string, number> }> }).devices.find((x) => x.name === 'vsock');
+      assert.equal(vsockBefore?.metrics['connections'], 2, JSON.stringify(d()['metricsBefore']));
+      assert.equal(d()['snapshotStatus'], 0, d()['snapshotOutput']);
+      assert.match(d()['snapshotFiles'], /state\.tvs/);
+      assert.match(d()['snapshotFiles'], /memory\.bin/);
+    });
+    test('after kill -9 and restore, the guest shell answers a command typed on the console', () => {
+      assert.equal(d()['shellAnswered'], true, guestLog());
+    });
+    test('the file written before the snapshot reads back intact from the disk; new writes work', () => {
+      assert.equal(d()['payloadShaAfterRestore'], d()['payloadSha'], guestLog());
+      assert.match(String(d()['afterSha']), /^[0-9a-f]{64}$/, guestLog());
+      assert.equal(d()['restoredExit'], 0, `the restored guest did not power off cleanly: ${guestLog()}`);
+      // The host reads the image itself: a consistent ext4 holding both files with the guest's checksums.
+      execFileSync('e2fsck', ['-fn', snapshotDisk], { stdio: 'pipe' });
+      assert.equal(createHash('sha256').update(fileInExt4(snapshotDisk, 'payload.bin')).digest('hex'), d()['payloadSha']);
+      assert.equal(createHash('sha256').update(fileInExt4(snapshotDisk, 'after.bin')).digest('hex'), d()['afterSha']);
+    });
+    test('connections open at the snapshot are reset in the guest (VIRTIO_VSOCK_EVENT_TRANSPORT_RESET, virtio 1.2 §5.10.6.7)', () => {
+      // Both guest sockets end with ECONNRESET: no packet is exchanged on them, only the event tells the guest.
+      assert.equal(d()['heldEnded'], 'Connection reset by peer', guestLog());
+      assert.equal(d()['servedEnded'], 'Connection reset by peer', guestLog());
+      const vsockAfter = (d()['metricsAfter'] as { devices: Array<{ name: string; metrics: Record<string, number> }> }).devices.find((x) => x.name === 'vsock');
+      assert.equal(vsockAfter?.metrics['transportResets'], 1, JSON.stringify(d()['metricsAfter']));
+      // Their host ends went away with the killed VMM.
+      assert.ok(d()['h2gBeforeEnded'], 'the host end of the host->guest connection stayed open after kill -9');
+      assert.ok(d()['g2hBeforeEnded'], 'the host end of the guest->host connection stayed open after kill -9');
+    });
+    test('new vsock connections after the restore work both ways', () => {
+      assert.match(String(d()['h2gAfter']), /^OK \d+\nping-h2g-after\n/, guestLog());
+      assert.equal(d()['g2hAfterReply'], 'ping-g2h-after', guestLog());
+      const peers = d()['peerConnections'] as Array<{ received: string }>;
+      assert.deepEqual(peers.map((p) => p.received), ['ping-g2h-before\n', 'ping-g2h-after\n']);
+    });
+    test('once the restored guest has written to the disk, restoring the snapshot again is refused before anything runs', () => {
+      assert.equal(d()['changedDiskStatus'], 1, `${String(d()['changedDiskStderr'])}${String(d()['changedDiskStdout']).slice(-500)}`);
+      assert.match(d()['changedDiskStderr'], new RegExp(`disk ${snapshotDisk.replace(/[.]/g, '\\.')} changed since the snapshot was taken`));
+      assert.equal(d()['changedDiskStdout'], '', 'the guest ran');
     });
   });
 

@@ -3,6 +3,7 @@
  * before anything runs: shape and version, and disks unchanged since.
  */
 import { existsSync, statSync } from 'node:fs';
+import { openDisk } from '../../block/open.js';
 import type { CpuidEntry } from '../../kvm/kvm.js';
 import type { VmConfig } from '../config.js';
 import type { DevicesStateV1 } from '../device-manager.js';
@@ -46,10 +47,19 @@ export function parseSnapshotState(raw: unknown): SnapshotStateV1 {
   return s as SnapshotStateV1;
 }
 
+/**
+ * Every file the VM's disks read: each image and, for qcow2, its backing
+ * chain (a changed base would change what the guest reads as much as a
+ * changed overlay). Taken while the VM is paused, so no write is in flight.
+ */
 export function diskIdentities(config: VmConfig): DiskIdentity[] {
-  return config.disks.map((d) => {
-    const st = statSync(d.path);
-    return { path: d.path, size: st.size, mtimeMs: st.mtimeMs, inode: st.ino };
+  return config.disks.flatMap((d) => {
+    const disk = openDisk(d.path, { format: d.format, readonly: true });
+    try {
+      return disk.identity().map((f) => ({ path: f.path, size: f.size, mtimeMs: f.mtimeMs, inode: f.inode }));
+    } finally {
+      disk.close();
+    }
   });
 }
 

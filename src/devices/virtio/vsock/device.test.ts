@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { RegionGuestMemory } from '../../../memory/guest-memory.js';
 import { GuestAllocator, MockDriverQueue } from '../queue/mock-driver.js';
 import { Virtqueue } from '../queue/queue.js';
+import { VirtioPciTestDriver } from '../transport/test-driver.js';
+import { DeviceStatus } from '../constants.js';
 import { CONNECTION_BUFFER } from './connection.js';
 import { MAX_CONNECTIONS, VSOCK_HANDSHAKE_TIMEOUT_MS, VirtioVsockDevice } from './device.js';
 import type { VsockHostSockets } from './host-sockets.js';
@@ -387,5 +389,52 @@ describe('virtio-vsock', () => {
     assert.deepEqual(events.takeUsed(), [{ head, len: 4 }]);
     assert.deepEqual([...events.readWritten(head, 4)], [0, 0, 0, 0]);
     assert.throws(() => device.restore({ version: 1, kind: 'virtio-vsock', guestCid: 4 }), /guest CID was 4/);
+  });
+  it('restored in a new process, it sends TRANSPORT_RESET on an event buffer posted before the snapshot, then serves new connections', () => {
+    // Before: a guest with an open guest->host connection and event buffers posted at probe time (as Linux does).
+    const hostBefore = new FakeHostSockets();
+    hostBefore.listeningPorts.add(1234);
+    const driver = new VirtioPciTestDriver(new VirtioVsockDevice({ guestCid: GUEST_CID, sockets: hostBefore }));
+    assert.equal(driver.initialize() & DeviceStatus.DRIVER_OK, DeviceStatus.DRIVER_OK);
+    const [rx, tx, events] = driver.queues as [MockDriverQueue, MockDriverQueue, MockDriverQueue];
+    const eventHead = events.addChain([{ writableLength: 4 }]);
+    driver.kick(VsockQueue.EVENT);
+    rx.addChain([{ writableLength: 4096 }]);
+    rx.addChain([{ writableLength: 4096 }]);
+    driver.kick(VsockQueue.RX);
+    const request = (srcPort: number): void => {
+      const hdr: VsockPacketHeader = {
+        srcCid: BigInt(GUEST_CID), dstCid: 2n, srcPort, dstPort: 1234, len: 0, type: 1, op: VsockOp.REQUEST, flags: 0, bufAlloc: 65536, fwdCnt: 0,
+      };
+      tx.addChain([{ data: encodeVsockHeader(hdr) }]);
+    };
+    const rxOps = () => rx.takeUsed().map(({ head, len }) => decodeVsockHeader(rx.readWritten(head, len)).op);
+    request(5000);
+    driver.kick(VsockQueue.TX);
+    assert.deepEqual(rxOps(), [VsockOp.RESPONSE]);
+    assert.deepEqual(events.takeUsed(), [], 'no event before a restore');
+    const state = JSON.parse(JSON.stringify(driver.transport.save())) as ReturnType<typeof driver.transport.save>;
+
+    // After: a new VMM process builds a fresh device over new host sockets and the same guest RAM (the memory file).
+    const hostAfter = new FakeHostSockets();
+    hostAfter.listeningPorts.add(1234);
+    const device = new VirtioVsockDevice({ guestCid: GUEST_CID, sockets: hostAfter });
+    const restored = new VirtioPciTestDriver(device, { wrapMemory: () => driver.memory });
+    restored.transport.restore(state);
+    // §5.10.6.7: the event tells the driver its connections are gone; vector 3 is the event queue's (test driver: queue + 1).
+    assert.deepEqual(events.takeUsed(), [{ head: eventHead, len: 4 }]);
+    assert.deepEqual([...events.readWritten(eventHead, 4)], [0, 0, 0, 0], 'VIRTIO_VSOCK_EVENT_TRANSPORT_RESET');
+    assert.equal(restored.interruptsFor(VsockQueue.EVENT + 1), 1);
+    assert.equal(device.metrics()['transportResets'], 1);
+    assert.equal(device.metrics()['connections'], 0);
+    // A later event-queue kick (the driver re-posting its buffer) does not repeat the event.
+    events.addChain([{ writableLength: 4 }]);
+    restored.transport.notifyQueue(VsockQueue.EVENT);
+    assert.deepEqual(events.takeUsed(), []);
+    // A new connection works through the restored rings (the second rx buffer is still posted).
+    request(5001);
+    restored.transport.notifyQueue(VsockQueue.TX);
+    assert.deepEqual(rxOps(), [VsockOp.RESPONSE]);
+    assert.ok(hostAfter.connected.get(1234) && !hostAfter.connected.get(1234)!.closed);
   });
 });

@@ -75,7 +75,7 @@ export class VirtioVsockDevice implements VirtioDevice {
   private nextLocalPort = FIRST_LOCAL_PORT;
   private rxStarved = false;
   private transportResetPending = false;
-  private readonly counters = { packetsFromGuest: 0, packetsToGuest: 0, bytesFromGuest: 0, bytesToGuest: 0, dropped: 0, resets: 0, opened: 0 };
+  private readonly counters = { packetsFromGuest: 0, packetsToGuest: 0, bytesFromGuest: 0, bytesToGuest: 0, dropped: 0, resets: 0, opened: 0, transportResets: 0 };
 
   constructor(options: VirtioVsockOptions) {
     const cid = options.guestCid;
@@ -515,6 +515,7 @@ export class VirtioVsockDevice implements VirtioDevice {
     queue.pushUsed(chain.head, written);
     ctx.interrupt.signalUsed(VsockQueue.EVENT);
     this.transportResetPending = written < VSOCK_EVENT_SIZE;
+    if (!this.transportResetPending) this.counters.transportResets++;
   }
 
   /** Host sockets cannot be saved: a restored guest is told to reset its connections. */
@@ -543,6 +544,7 @@ export class VirtioVsockDevice implements VirtioDevice {
       connections: this.connections.size,
       connectionsOpened: c.opened,
       resets: c.resets,
+      transportResets: c.transportResets,
     };
   }
 }
