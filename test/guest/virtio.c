@@ -298,7 +298,6 @@ bool virtq_setup(struct virtio_pci *d, struct virtq *q, uint16_t index, uint16_t
 void virtio_driver_ok(struct virtio_pci *d) { set_status(d, VIRTIO_STATUS_DRIVER_OK); }
 
 uint8_t virtio_config8(const struct virtio_pci *d, uint32_t offset) { return mmio_read8(d->device_cfg + offset); }
-uint32_t virtio_config32(const struct virtio_pci *d, uint32_t offset) { return mmio_read32(d->device_cfg + offset); }
 uint64_t virtio_config64(const struct virtio_pci *d, uint32_t offset) {
   /* §4.1.3.1: 64-bit fields are read as two 32-bit halves */
   return (uint64_t)mmio_read32(d->device_cfg + offset) | ((uint64_t)mmio_read32(d->device_cfg + offset + 4) << 32);

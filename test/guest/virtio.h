@@ -101,7 +101,6 @@ void virtio_driver_ok(struct virtio_pci *d);
 uint8_t virtio_status(const struct virtio_pci *d);
 /* Device configuration space reads (§4.1.4.6). */
 uint8_t virtio_config8(const struct virtio_pci *d, uint32_t offset);
-uint32_t virtio_config32(const struct virtio_pci *d, uint32_t offset);
 uint64_t virtio_config64(const struct virtio_pci *d, uint32_t offset);
 
 /* Writes a chain into descriptors first..first+count-1, makes it available and notifies the device. */
