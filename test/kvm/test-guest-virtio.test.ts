@@ -32,6 +32,9 @@ const TAP = 'tvgtap0';
 const NETNS = 'tvg-virtio';
 const GUEST_MAC = '52:54:00:7e:76:01';
 const DISK_BYTES = 2 * 1024 * 1024;
+/** Lab runs are serialized across the machine's worktrees: on a busy machine the wait dwarfs the run (~3 min). */
+const LAB_QUEUE_MS = 60 * 60_000;
+const LAB_RUN_MS = 15 * 60_000;
 
 /**
  * Runs the scenario inside a new network namespace with the tap (IPv6 off there, so the only frames the guest
@@ -69,7 +72,7 @@ function show(r: ScenarioResult): string {
   return `exit ${r.status} (${r.signal ?? 'no signal'})${r.timedOut ? ' TIMED OUT' : ''} after ${Math.round(r.durationMs)} ms (${where})\n--- stdout ---\n${r.stdout.slice(-4000)}\n--- stderr ---\n${r.stderr.slice(-2000)}`;
 }
 
-describe('the test guest drives virtio-blk and virtio-net with MSI-X on real KVM', { timeout: 1_500_000 }, () => {
+describe('the test guest drives virtio-blk and virtio-net with MSI-X on real KVM', { timeout: LAB_QUEUE_MS + LAB_RUN_MS + 5 * 60_000 }, () => {
   before(async () => {
     const flavour = await detectHostFlavour();
     work = join(realpathSync(join(repoRoot(), '.cache')), 'lab', 'test-guest-virtio');
@@ -93,7 +96,7 @@ describe('the test guest drives virtio-blk and virtio-net with MSI-X on real KVM
       assert.equal(run.status, 0, `the scenario failed here:\n${run.stdout}\n${run.stderr}`);
     } else {
       where = 'the KVM lab';
-      const lab = await runInLab({ script, timeoutMs: 900_000, memoryMiB: 2048, shareWritable: [work] });
+      const lab = await runInLab({ script, timeoutMs: LAB_RUN_MS, queueTimeoutMs: LAB_QUEUE_MS, memoryMiB: 2048, shareWritable: [work] });
       assert.equal(lab.exitCode, 0, `the scenario failed inside L1:\n${lab.output.slice(-4000)}`);
       process.stderr.write(`test guest virtio: L1 up in ${lab.l1BootMs} ms, lab total ${lab.totalMs} ms (queued ${lab.queuedMs} ms)\n`);
     }
