@@ -11,7 +11,7 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildTestGuest } from '../guest/build.js';
 import {
@@ -96,7 +96,12 @@ describe('the test guest drives virtio-blk and virtio-net with MSI-X on real KVM
       assert.equal(run.status, 0, `the scenario failed here:\n${run.stdout}\n${run.stderr}`);
     } else {
       where = 'the KVM lab';
-      const lab = await runInLab({ script, timeoutMs: LAB_RUN_MS, queueTimeoutMs: LAB_QUEUE_MS, memoryMiB: 2048, shareWritable: [work] });
+      // Results under the real .cache path: in a worktree .cache is a symlink, which L1's init cannot follow
+      // before it switches to the shared root.
+      const runs = join(realpathSync(join(repoRoot(), '.cache')), 'lab', 'runs');
+      mkdirSync(runs, { recursive: true });
+      const resultsDir = mkdtempSync(join(runs, 'test-guest-virtio-'));
+      const lab = await runInLab({ script, timeoutMs: LAB_RUN_MS, queueTimeoutMs: LAB_QUEUE_MS, memoryMiB: 2048, shareWritable: [work], resultsDir });
       assert.equal(lab.exitCode, 0, `the scenario failed inside L1:\n${lab.output.slice(-4000)}`);
       process.stderr.write(`test guest virtio: L1 up in ${lab.l1BootMs} ms, lab total ${lab.totalMs} ms (queued ${lab.queuedMs} ms)\n`);
     }
