@@ -42,7 +42,7 @@ const LAB_RUN_MS = 15 * 60_000;
  */
 function netnsScript(work: string): string {
   const inside = [
-    'set -e',
+    'set -ex',
     'for f in /proc/sys/net/ipv6/conf/all/disable_ipv6 /proc/sys/net/ipv6/conf/default/disable_ipv6; do [ -w $f ] && echo 1 > $f || true; done',
     `ip tuntap add dev ${TAP} mode tap`,
     `ip addr add ${VirtioTestGuest.PEER_IP}/24 dev ${TAP}`,
@@ -51,7 +51,10 @@ function netnsScript(work: string): string {
     `node dist/test/kvm/scenarios.js ${work}/scenarios.json ${work}/results.json`,
   ].join('\n');
   return [
-    'modprobe tun 2>/dev/null',
+    'set -x', // the trace reaches the lab's output.log as it happens
+    'modprobe tun',
+    // The tun misc device (Documentation/networking/tuntap.rst: char 10, 200), should no node appear for it.
+    '[ -c /dev/net/tun ] || { mkdir -p /dev/net && mknod /dev/net/tun c 10 200; }',
     `ip netns del ${NETNS} 2>/dev/null`,
     `ip netns add ${NETNS} || exit 1`,
     `ip netns exec ${NETNS} sh -c '${inside}'`,
