@@ -23,6 +23,7 @@ import {
   parseVirtioReport,
   type VirtioReport,
 } from '../guest/virtio-report.js';
+import { ensureKernels } from '../../src/lab/artifacts.js';
 import { runInLab } from '../../src/lab/lab.js';
 import { detectHostFlavour } from '../../src/platform/engines/host-flavour.js';
 import { repoRoot } from '../helpers/repo.js';
@@ -40,7 +41,7 @@ const LAB_RUN_MS = 15 * 60_000;
  * Runs the scenario inside a new network namespace with the tap (IPv6 off there, so the only frames the guest
  * receives answer it), records the tap's MAC, and removes the namespace (and with it the tap) afterwards.
  */
-function netnsScript(work: string): string {
+function netnsScript(work: string, l1Modules: string): string {
   const inside = [
     'set -ex',
     'for f in /proc/sys/net/ipv6/conf/all/disable_ipv6 /proc/sys/net/ipv6/conf/default/disable_ipv6; do [ -w $f ] && echo 1 > $f || true; done',
@@ -52,9 +53,10 @@ function netnsScript(work: string): string {
   ].join('\n');
   return [
     'set -x', // the trace reaches the lab's output.log as it happens
+    // L1's init binds its kernel's modules to /lib/modules only when it can follow the path, which it cannot
+    // through a worktree's .cache symlink: bind them here (the script runs inside the shared root).
+    `[ -d /lib/modules/$(uname -r) ] || { mkdir -p /lib/modules/$(uname -r) && mount --bind ${l1Modules} /lib/modules/$(uname -r); }`,
     'modprobe tun',
-    // The tun misc device (Documentation/networking/tuntap.rst: char 10, 200), should no node appear for it.
-    '[ -c /dev/net/tun ] || { mkdir -p /dev/net && mknod /dev/net/tun c 10 200; }',
     `ip netns del ${NETNS} 2>/dev/null`,
     `ip netns add ${NETNS} || exit 1`,
     `ip netns exec ${NETNS} sh -c '${inside}'`,
@@ -92,10 +94,9 @@ describe('the test guest drives virtio-blk and virtio-net with MSI-X on real KVM
       timeoutMs: 180_000,
     };
     writeFileSync(join(work, 'scenarios.json'), JSON.stringify([scenario]));
-    const script = netnsScript(work);
     if (flavour.hardwareKvm) {
       where = `this host (${flavour.kind})`;
-      const run = spawnSync('sh', ['-c', script], { cwd: repoRoot(), encoding: 'utf8', timeout: 300_000 });
+      const run = spawnSync('sh', ['-c', netnsScript(work, '/lib/modules/$(uname -r)')], { cwd: repoRoot(), encoding: 'utf8', timeout: 300_000 });
       assert.equal(run.status, 0, `the scenario failed here:\n${run.stdout}\n${run.stderr}`);
     } else {
       where = 'the KVM lab';
@@ -104,6 +105,7 @@ describe('the test guest drives virtio-blk and virtio-net with MSI-X on real KVM
       const runs = join(realpathSync(join(repoRoot(), '.cache')), 'lab', 'runs');
       mkdirSync(runs, { recursive: true });
       const resultsDir = mkdtempSync(join(runs, 'test-guest-virtio-'));
+      const script = netnsScript(work, realpathSync((await ensureKernels()).generic.modulesDir));
       const lab = await runInLab({ script, timeoutMs: LAB_RUN_MS, queueTimeoutMs: LAB_QUEUE_MS, memoryMiB: 2048, shareWritable: [work], resultsDir });
       assert.equal(lab.exitCode, 0, `the scenario failed inside L1:\n${lab.output.slice(-4000)}`);
       process.stderr.write(`test guest virtio: L1 up in ${lab.l1BootMs} ms, lab total ${lab.totalMs} ms (queued ${lab.queuedMs} ms)\n`);
