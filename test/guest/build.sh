@@ -20,12 +20,13 @@ CFLAGS="-O2 -std=gnu11 -Wall -Wextra -Werror -ffreestanding -fno-builtin -nostdl
   -mno-red-zone -mgeneral-regs-only -fno-stack-protector -fno-asynchronous-unwind-tables \
   -fno-tree-loop-distribute-patterns -fcf-protection=none --param=min-pagesize=0"
 
-for f in main console acpi timer smp probe memtest linux64-shim; do
+for f in main console acpi timer smp probe memtest linux64-shim pci interrupts virtio virtio-test; do
   $CC $CFLAGS -c "$SRC/$f.c" -o "$WORK/$f.o"
 done
 $CC $CFLAGS -c "$SRC/entry.S" -o "$WORK/entry.o"
 $CC $CFLAGS -static -no-pie -Wl,--build-id=none -Wl,-z,max-page-size=0x1000 -Wl,-z,noexecstack \
   -T "$SRC/guest.ld" -o "$WORK/guest.elf" "$WORK/entry.o" "$WORK/main.o" "$WORK/console.o" "$WORK/acpi.o" \
-  "$WORK/timer.o" "$WORK/smp.o" "$WORK/probe.o" "$WORK/memtest.o" "$WORK/linux64-shim.o" -lgcc
+  "$WORK/timer.o" "$WORK/smp.o" "$WORK/probe.o" "$WORK/memtest.o" "$WORK/linux64-shim.o" "$WORK/pci.o" \
+  "$WORK/interrupts.o" "$WORK/virtio.o" "$WORK/virtio-test.o" -lgcc
 mkdir -p "$(dirname "$OUT")"
 mv "$WORK/guest.elf" "$OUT"

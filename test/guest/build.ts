@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -79,10 +79,18 @@ async function build(): Promise<string> {
   return elf;
 }
 
-/** Drops builds of older source versions, so the cache holds one guest. */
+/**
+ * Builds of other source versions that nobody built for this long are dropped. Not at once: worktrees on one
+ * machine share the cache, and another engineer's test (a KVM lab run, say) may still be using its own version.
+ */
+const STALE_BUILD_MS = 24 * 60 * 60 * 1000;
+
+/** Drops stale builds of other source versions, so the cache does not grow with every edit. */
 async function pruneOtherBuilds(keep: string): Promise<void> {
   for (const name of await readdir(TEST_GUEST_CACHE_DIR)) {
     const path = join(TEST_GUEST_CACHE_DIR, name);
-    if (path !== keep && /^[0-9a-f]{16}$/.test(name)) await rm(path, { recursive: true, force: true });
+    if (path === keep || !/^[0-9a-f]{16}$/.test(name)) continue;
+    const built = await stat(path).then((s) => s.mtimeMs, () => Date.now());
+    if (Date.now() - built > STALE_BUILD_MS) await rm(path, { recursive: true, force: true });
   }
 }

@@ -162,6 +162,52 @@ exception_common:
 	call tvg_exception
 	jmp tvg_halt_forever
 
+/* ---- External interrupt stubs: 16 x 16 bytes for vectors 0x40..0x4f (IRQ_FIRST_VECTOR in tvg.h) -----
+ * tvg_interrupt(vector) counts and EOIs; the stub keeps every caller-saved register (the interrupted code is C)
+ * and returns with iretq. The CPU aligned RSP to 16 before pushing the frame (SDM vol. 3 §6.14.2), but our
+ * pushes leave it misaligned for the call, so RBP keeps the old RSP around an explicit alignment. */
+#define IRQ_FIRST_VECTOR 0x40
+#define IRQ_VECTOR_COUNT 16
+	.balign 16
+	.globl tvg_interrupt_stubs
+tvg_interrupt_stubs:
+	.set vector, IRQ_FIRST_VECTOR
+	.rept IRQ_VECTOR_COUNT
+	.balign 16
+	pushq $vector
+	jmp interrupt_common
+	.set vector, vector + 1
+	.endr
+interrupt_common:
+	push %rax
+	push %rcx
+	push %rdx
+	push %rsi
+	push %rdi
+	push %r8
+	push %r9
+	push %r10
+	push %r11
+	push %rbp
+	mov 80(%rsp), %rdi      /* the vector pushed by the stub, above the 10 saved registers */
+	mov %rsp, %rbp
+	and $-16, %rsp
+	cld
+	call tvg_interrupt
+	mov %rbp, %rsp
+	pop %rbp
+	pop %r11
+	pop %r10
+	pop %r9
+	pop %r8
+	pop %rdi
+	pop %rsi
+	pop %rdx
+	pop %rcx
+	pop %rax
+	add $8, %rsp            /* drop the vector */
+	iretq
+
 /* ---- AP start: INIT-SIPI-SIPI lands here (copied to AP_TRAMPOLINE_BASE) in real mode ------------ */
 	.code16
 	.globl tvg_ap_trampoline_start, tvg_ap_trampoline_end, tvg_ap_cr3

@@ -7,9 +7,6 @@
 #define CPUID_FEATURES_ECX_HYPERVISOR (1u << 31)
 #define CPUID_HYPERVISOR_BASE 0x40000000u
 
-#define PCI_CONFIG_ADDRESS 0xcf8
-#define PCI_CONFIG_DATA 0xcfc
-#define PCI_ENABLE (1u << 31)
 #define PCI_DEVICES 32
 #define PCI_FUNCTIONS 8
 #define PCI_VENDOR_DEVICE 0x00
@@ -45,11 +42,6 @@ void probe_cpuid(void) {
     put_register_chars(r[3]);
   }
   line_end();
-}
-
-static uint32_t pci_read32(uint32_t device, uint32_t function, uint32_t reg) {
-  outl(PCI_CONFIG_ADDRESS, PCI_ENABLE | (device << 11) | (function << 8) | reg);
-  return inl(PCI_CONFIG_DATA);
 }
 
 void probe_pci(void) {

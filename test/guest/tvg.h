@@ -87,6 +87,36 @@ void test_memtest(const struct memory_range *map, uint32_t count);
 void probe_cpuid(void);
 void probe_pci(void);
 
+/* ---- pci.c: bus 0 configuration space through 0xCF8/0xCFC ---- */
+uint32_t pci_read32(uint32_t dev, uint32_t fn, uint32_t reg);
+uint16_t pci_read16(uint32_t dev, uint32_t fn, uint32_t reg);
+uint8_t pci_read8(uint32_t dev, uint32_t fn, uint32_t reg);
+void pci_write32(uint32_t dev, uint32_t fn, uint32_t reg, uint32_t value);
+void pci_write16(uint32_t dev, uint32_t fn, uint32_t reg, uint16_t value);
+/* The guest-physical address of memory BAR `bar` (64-bit BARs include the next register); 0 for I/O BARs. */
+uint64_t pci_bar_address(uint32_t dev, uint32_t fn, uint32_t bar);
+/* Walks the capability list: after = 0 gives the first capability's offset, 0 means the end. */
+uint32_t pci_next_capability(uint32_t dev, uint32_t fn, uint32_t after);
+/* Offset of the first capability with this id, or 0. */
+uint32_t pci_find_capability(uint32_t dev, uint32_t fn, uint8_t id);
+
+/* ---- main.c: the IDT ---- */
+void idt_set_gate(uint8_t vector, uint64_t handler);
+
+/* ---- interrupts.c: external interrupts through the local APIC ---- */
+#define IRQ_FIRST_VECTOR 0x40 /* entry.S has one stub per vector from here */
+#define IRQ_VECTOR_COUNT 16
+#define IRQ_SPURIOUS_VECTOR (IRQ_FIRST_VECTOR + IRQ_VECTOR_COUNT - 1)
+/* Masks the 8259s and LINT0, software-enables the xAPIC, installs the stubs; returns this CPU's APIC id. */
+uint8_t interrupts_init(uint32_t lapic_address);
+void interrupts_enable(void);
+void interrupts_disable(void);
+/* Interrupts taken on `vector` (IRQ_FIRST_VECTOR ..) since boot. */
+uint32_t interrupt_count(uint8_t vector);
+
+/* ---- virtio.c / virtio-test.c ---- */
+void test_virtio(const struct acpi_info *acpi);
+
 /* ---- smp.c ---- */
 uint32_t smp_start_aps(const struct acpi_info *acpi);
 
