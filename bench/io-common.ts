@@ -15,6 +15,8 @@ export interface IoBenchSpec {
   rounds: number;
   /** Per-VM limit: boot, every measurement, power-off. */
   runTimeoutMs: number;
+  /** When set, typevisor runs under `node --cpu-prof` and its V8 profiles (one per thread) land here. */
+  profileDir?: string;
 }
 
 /** Figures of one VM run, as printed by the guest (null when that measurement failed). */

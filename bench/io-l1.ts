@@ -28,6 +28,7 @@ function commandFor(engine: Engine, spec: IoBenchSpec, disk: string): [string, s
     return [
       process.execPath,
       [
+        ...(spec.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${spec.profileDir}`] : []),
         join(repoRoot(), 'bin/typevisor.js'), 'run', '--kernel', spec.kernel, '--initrd', spec.initrd, '--cmdline', spec.cmdline,
         '--memory', String(spec.memoryMiB), '--cpus', String(spec.cpus), '--disk', `${disk},format=raw`, '--net', `tap=${TAP},mac=${GUEST_MAC}`,
       ],

@@ -27,7 +27,9 @@
  *     for both VMMs, which is what the ratio needs.
  *
  * Environment: BENCH_RUNS (rounds, default 3), BENCH_IO_SECONDS (per
- * measurement, default 8).
+ * measurement, default 8), BENCH_IO_PROFILE=1 (typevisor under
+ * `node --cpu-prof`: V8 profiles of every thread in .cache/bench/io/profiles;
+ * the figures are then not comparable).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
@@ -66,8 +68,10 @@ const initrd = await buildInitramfs({
   modules: GUEST_MODULES,
   add: [{ src: buildDiskbench(), dest: '/bin/diskbench' }, ...withSharedLibraries('/usr/bin/iperf3')],
 });
-const dir = join(repoRoot(), '.cache/bench/io');
-mkdirSync(dir, { recursive: true });
+mkdirSync(join(repoRoot(), '.cache/bench/io'), { recursive: true });
+// L1 mounts the shares at their real paths before its root is the host's: a symlinked .cache (a git worktree
+// sharing another's) must be resolved here.
+const dir = realpathSync(join(repoRoot(), '.cache/bench/io'));
 // Boot (1-2 min under L1) + five measurements + iperf3's connection setup, with room to spare.
 const runTimeoutMs = 300_000 + 5 * (seconds + 20) * 1000;
 const spec: IoBenchSpec = {
@@ -79,7 +83,9 @@ const spec: IoBenchSpec = {
   diskMiB: 512,
   rounds,
   runTimeoutMs,
+  ...(process.env['BENCH_IO_PROFILE'] === '1' ? { profileDir: join(dir, 'profiles') } : {}),
 };
+if (spec.profileDir) mkdirSync(spec.profileDir, { recursive: true });
 const specPath = join(dir, 'spec.json');
 const rawPath = join(dir, 'runs.json');
 writeFileSync(specPath, JSON.stringify(spec, null, 2));
@@ -91,6 +97,7 @@ const lab = await runInLab({
   timeoutMs: 600_000 + 2 * rounds * runTimeoutMs,
   memoryMiB: 4096,
   shareWritable: [dir],
+  resultsDir: join(dir, 'lab'),
   // Progress lines of io-l1 as they happen (the run takes many minutes).
   onConsole: (chunk) => {
     partial += chunk;

@@ -8,7 +8,7 @@
  * off. See src/lab/l1-init.sh for the L1 side and docs/lab.md for usage.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { buildInitramfs, cacheDir, ensureKernels, repoRoot } from './artifacts.js';
@@ -155,7 +155,8 @@ export async function runInLab(options: LabOptions): Promise<LabResult> {
     [
       `LAB_RESULTS_PATH=${shellQuote(resultsDir)}`,
       `LAB_WRITABLE_SHARES=${shellQuote(shares.map(({ tag, path }) => `${tag}:${path}`).join(' '))}`,
-      `LAB_MODULES_PATH=${shellQuote(kernels.generic.modulesDir)}`,
+      // Real path: L1 bind-mounts it before switching root, where a symlinked .cache (a worktree) would dangle.
+      `LAB_MODULES_PATH=${shellQuote(realpathSync(kernels.generic.modulesDir))}`,
       '',
     ].join('\n'),
   );
