@@ -106,6 +106,8 @@ export const EPOLLIN = 0x001;
 export const EPOLLOUT = 0x004;
 export const EPOLLERR = 0x008;
 export const EPOLLHUP = 0x010;
+/** Edge-triggered (epoll(7)); bit 31, so combine as `(EPOLLIN | EPOLLET) >>> 0`. */
+export const EPOLLET = 0x80000000;
 export const FALLOC_FL_KEEP_SIZE = 0x01;
 export const FALLOC_FL_PUNCH_HOLE = 0x02;
 export const FALLOC_FL_ZERO_RANGE = 0x10;
