@@ -15,7 +15,7 @@ export interface IoBenchSpec {
   rounds: number;
   /** Per-VM limit: boot, every measurement, power-off. */
   runTimeoutMs: number;
-  /** When set, typevisor runs under `node --cpu-prof` and its V8 profiles (one per thread) land here. */
+  /** When set, one extra typevisor boot (not counted) runs under `node --cpu-prof`; its V8 profiles (one per thread) land here. */
   profileDir?: string;
 }
 

@@ -27,9 +27,9 @@
  *     for both VMMs, which is what the ratio needs.
  *
  * Environment: BENCH_RUNS (rounds, default 3), BENCH_IO_SECONDS (per
- * measurement, default 8), BENCH_IO_PROFILE=1 (typevisor under
- * `node --cpu-prof`: V8 profiles of every thread in .cache/bench/io/profiles;
- * the figures are then not comparable).
+ * measurement, default 8), BENCH_IO_PROFILE=1 (after the measured
+ * rounds, one more typevisor boot under `node --cpu-prof`, not counted: V8
+ * profiles of every thread in .cache/bench/io/profiles).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
@@ -130,10 +130,15 @@ writeFileSync(outPath, JSON.stringify({ spec: { ...spec, seconds }, l1BootMs: la
 
 const n = (engine: Engine) => runs.filter((r) => r.engine === engine).length;
 console.log(`I/O benchmark (KVM lab, L1 up in ${lab.l1BootMs} ms; Debian ${kernels.cloud.version}, ${spec.memoryMiB} MiB, ${spec.cpus} vCPU; ${seconds} s per figure; medians of ${n('typevisor')} typevisor / ${n('qemu')} QEMU q35 runs, interleaved)`);
-console.log(`${'what'.padEnd(26)} ${'unit'.padEnd(7)} ${'typevisor'.padStart(10)} ${'qemu'.padStart(10)}   ratio`);
+console.log(`${'what'.padEnd(26)} ${'unit'.padEnd(7)} ${'typevisor'.padStart(10)} ${'qemu'.padStart(10)}   ratio   runs (typevisor | qemu)`);
 const fmt = (x: number) => (Number.isNaN(x) ? 'n/a' : x >= 100 ? x.toFixed(0) : x.toFixed(1)).padStart(10);
-for (const r of summary) console.log(`${r.label.padEnd(26)} ${r.unit.padEnd(7)} ${fmt(r.typevisor)} ${fmt(r.qemu)}   ${Number.isNaN(r.ratio) ? 'n/a' : r.ratio.toFixed(2)}`);
-console.log(`${'VMM CPU time per boot'.padEnd(26)} ${'s'.padEnd(7)} ${fmt(cpu('typevisor'))} ${fmt(cpu('qemu'))}   ${(cpu('typevisor') / cpu('qemu')).toFixed(2)}`);
+const list = (xs: number[]) => xs.map((x) => fmt(x).trim()).join(' ');
+for (const r of summary) {
+  const ratio = (Number.isNaN(r.ratio) ? 'n/a' : r.ratio.toFixed(2)).padStart(5);
+  console.log(`${r.label.padEnd(26)} ${r.unit.padEnd(7)} ${fmt(r.typevisor)} ${fmt(r.qemu)}   ${ratio}   ${list(r.samples.typevisor)} | ${list(r.samples.qemu)}`);
+}
+// Guest time counts too (a vCPU thread in KVM_RUN is the VMM's CPU time): a rough figure, not overhead alone.
+console.log(`${'VMM process CPU per boot'.padEnd(26)} ${'s'.padEnd(7)} ${fmt(cpu('typevisor'))} ${fmt(cpu('qemu'))}   ${(cpu('typevisor') / cpu('qemu')).toFixed(2).padStart(5)}`);
 const failed = runs.filter((r) => r.errors.length > 0);
 for (const r of failed) console.log(`${r.engine} round ${r.round}: ${r.errors.join('; ')}`);
 console.log(`(ratio = typevisor / QEMU, higher is better for typevisor; record: ${outPath})`);
