@@ -214,8 +214,9 @@ export class VirtioNet implements VirtioDevice {
     const queue = ctx?.queues[NET_RECEIVE_QUEUE];
     if (!ctx || !queue?.isActive) return;
     let delivered = 0;
-    // Bounded even against a backend that never runs dry of undeliverable packets;
-    // a real tap delivers a fresh edge for whatever is left.
+    // Bounded even against a backend that never runs dry of undeliverable packets. The budget exceeds
+    // what a tap holds (txqueuelen 1000), so with the tap watched edge-triggered a leftover is only
+    // possible under a flood, and the flood's next packet (a new edge) or the next rx kick resumes it.
     for (let budget = 4 * queue.size + 64; budget > 0; budget--) {
       if (this.pendingLength === 0) {
         const n = this.readBackend();
