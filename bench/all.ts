@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../test/helpers/repo.js';
 
-for (const name of ['boot', 'snapshot', 'platform', 'web']) {
+for (const name of ['boot', 'snapshot', 'io', 'platform', 'web']) {
   const script = join(repoRoot(), 'dist/bench', `${name}.js`);
   if (!existsSync(script)) continue;
   console.log(`\n=== bench:${name} ===`);

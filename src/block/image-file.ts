@@ -9,6 +9,7 @@ import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, native
 
 /** _IOR(0x12, 114, size_t) from linux/fs.h: a block device's size in bytes. */
 const BLKGETSIZE64 = 0x80081272;
+const EINTR = 4;
 
 export class ImageFile {
   private fd: number;
@@ -54,11 +55,17 @@ export class ImageFile {
     return { path: this.path, size: st.size, mtimeMs: st.mtimeMs, inode: st.ino };
   }
 
-  /** Reads exactly `into.length` bytes; bytes past the end of the file read as zero. */
+  /**
+   * Reads exactly `into.length` bytes; bytes past the end of the file read as zero. Through the addon's
+   * pread rather than fs.readSync: this runs once per guest buffer of every request on the device thread,
+   * and the addon call skips fs's argument checks and request objects.
+   */
   readAt(offset: number, into: Uint8Array): void {
     let done = 0;
     while (done < into.length) {
-      const n = fs.readSync(this.liveFd(), into, done, into.length - done, offset + done);
+      const n = native().pread(this.liveFd(), done === 0 ? into : into.subarray(done), offset + done);
+      if (n === -EINTR) continue;
+      if (n < 0) throw new Error(`read of ${this.path} at ${offset + done} failed: ${native().strerror(-n)}`);
       if (n === 0) {
         into.fill(0, done);
         return;
@@ -70,7 +77,10 @@ export class ImageFile {
   writeAt(offset: number, from: Uint8Array): void {
     let done = 0;
     while (done < from.length) {
-      done += fs.writeSync(this.liveFd(), from, done, from.length - done, offset + done);
+      const n = native().pwrite(this.liveFd(), done === 0 ? from : from.subarray(done), offset + done);
+      if (n === -EINTR) continue;
+      if (n <= 0) throw new Error(`write to ${this.path} at ${offset + done} failed: ${n === 0 ? 'no progress' : native().strerror(-n)}`);
+      done += n;
     }
   }
 

@@ -108,6 +108,8 @@ export const EPOLLIN = 0x001;
 export const EPOLLOUT = 0x004;
 export const EPOLLERR = 0x008;
 export const EPOLLHUP = 0x010;
+/** Edge-triggered (epoll(7)); bit 31, so combine as `(EPOLLIN | EPOLLET) >>> 0`. */
+export const EPOLLET = 0x80000000;
 export const SEEK_SET = 0;
 export const SEEK_DATA = 3;
 export const SEEK_HOLE = 4;

@@ -14,7 +14,7 @@ import { debug } from './startup-trace.js';
 import { GsiRouter } from './irq-routing.js';
 import { DeviceManager, type DevicesStateV1 } from './device-manager.js';
 import type { VmConfig } from './config.js';
-import { EFD_NONBLOCK, EPOLL_CTL_DEL } from '../sys/native.js';
+import { EFD_NONBLOCK, EPOLLET, EPOLL_CTL_DEL } from '../sys/native.js';
 import type { VirtioPciTransport } from '../devices/virtio/transport/pci.js';
 
 /** What the control API reports about the balloon (sizes in MiB). */
@@ -140,8 +140,9 @@ function main(data: DeviceWorkerData): void {
   if (data.restoreState) devices.restore(data.restoreState);
   registerNotifiers();
   devices.virtio.functions.forEach((f, i) => {
+    const events = f.pollEdgeTriggered ? (EPOLLIN | EPOLLET) >>> 0 : EPOLLIN;
     for (const fd of f.pollFds) {
-      check(native().epollCtl(epfd, EPOLL_CTL_ADD, fd, EPOLLIN, TAG_BACKEND_BASE + i), 'epoll_ctl backend');
+      check(native().epollCtl(epfd, EPOLL_CTL_ADD, fd, events, TAG_BACKEND_BASE + i), 'epoll_ctl backend');
     }
   });
   const flushWarnings = (): void => {

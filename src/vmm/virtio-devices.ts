@@ -29,6 +29,12 @@ export interface VirtioFunction {
   readonly transport: VirtioPciTransport;
   /** Host fds whose readiness means "backend ready" (tap, vsock epoll). */
   readonly pollFds: number[];
+  /**
+   * Watch `pollFds` edge-triggered. A tap must be: virtio-net stops reading it while the guest has no
+   * receive buffers (the packets wait in the tap) and resumes on the guest's next receive-queue kick, so
+   * a level-triggered watch would wake the device thread in a loop for as long as the guest is behind.
+   */
+  readonly pollEdgeTriggered: boolean;
   close(): void;
 }
 
@@ -59,7 +65,7 @@ export function createVirtioDevices(opts: {
 }): VirtioSet {
   const { config, memory, router, pci } = opts;
   const functions: VirtioFunction[] = [];
-  const add = (device: VirtioDevice, pollFds: number[], close: () => void): VirtioPciTransport => {
+  const add = (device: VirtioDevice, pollFds: number[], close: () => void, pollEdgeTriggered = false): VirtioPciTransport => {
     const msi = router.msiController();
     const transport = new VirtioPciTransport(device, {
       memory,
@@ -71,6 +77,7 @@ export function createVirtioDevices(opts: {
       name: device.name,
       transport,
       pollFds,
+      pollEdgeTriggered,
       close: () => {
         close();
         msi.close();
@@ -92,7 +99,7 @@ export function createVirtioDevices(opts: {
       setOffloads: (o) =>
         tap.setOffloads((o.csum ? TUN_F_CSUM : 0) | (o.tso4 ? TUN_F_TSO4 : 0) | (o.tso6 ? TUN_F_TSO6 : 0) | (o.ecn ? TUN_F_TSO_ECN : 0)),
     });
-    add(device, [tap.fd], () => tap.close());
+    add(device, [tap.fd], () => tap.close(), true);
   });
 
   if (config.vsock) {

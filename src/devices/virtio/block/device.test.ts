@@ -15,6 +15,8 @@ class MemoryDisk implements DiskBackend {
   readonly supportsWriteZeroes = true;
   flushes = 0;
   readonly calls: string[] = [];
+  /** [offset, length] of every read and write the device made. */
+  readonly transfers: Array<[string, number, number]> = [];
   failNext: Error | null = null;
   constructor(size: number, readonly readonly = false) {
     this.bytes = new Uint8Array(size);
@@ -30,11 +32,13 @@ class MemoryDisk implements DiskBackend {
   read(offset: number, into: Uint8Array): void {
     this.maybeFail();
     checkDiskRange(this.sizeBytes, offset, into.length);
+    this.transfers.push(['read', offset, into.length]);
     into.set(this.bytes.subarray(offset, offset + into.length));
   }
   write(offset: number, from: Uint8Array): void {
     this.maybeFail();
     checkDiskRange(this.sizeBytes, offset, from.length);
+    this.transfers.push(['write', offset, from.length]);
     this.bytes.set(from, offset);
   }
   flush(): void {
@@ -139,6 +143,25 @@ describe('virtio-blk', () => {
     assert.deepEqual(signals, [0, 0]);
     const m = device.metrics();
     assert.deepEqual([m.requests, m.readBytes, m.writeBytes, m.readRequests, m.writeRequests], [2, 1536, 1536, 1, 1]);
+  });
+
+  it('moves data in adjacent guest buffers with one backend call, and in distant ones with one each', () => {
+    const { request, disk } = setup();
+    const payload = new Uint8Array(4096).map((_, i) => (i * 7) & 0xff);
+    // The mock driver allocates buffers back to back: four 1 KiB pieces continue each other in guest memory.
+    const pieces = [0, 1, 2, 3].map((k) => ({ data: payload.subarray(k * 1024, (k + 1) * 1024) }));
+    assert.equal(request([{ data: header(BlockRequestType.OUT, 8n) }, ...pieces, { writableLength: 1 }]).status, BlockStatus.OK);
+    assert.deepEqual(disk.transfers, [['write', 4096, 4096]]);
+    disk.transfers.length = 0;
+    const r = request([{ data: header(BlockRequestType.IN, 8n) }, { writableLength: 2048 }, { writableLength: 2049 }]);
+    assert.deepEqual(r.data, payload);
+    assert.deepEqual(disk.transfers, [['read', 4096, 4096]]);
+    // The mock driver aligns buffers to 8 bytes: after a 1004-byte piece the next one starts 4 bytes further on.
+    disk.transfers.length = 0;
+    const gapped = [{ data: payload.subarray(0, 1004) }, { data: payload.subarray(1004, 1024) }];
+    assert.equal(request([{ data: header(BlockRequestType.OUT, 16n) }, ...gapped, { writableLength: 1 }]).status, BlockStatus.OK);
+    assert.deepEqual(disk.transfers, [['write', 8192, 1004], ['write', 9196, 20]]);
+    assert.deepEqual(disk.bytes.subarray(8192, 9216), payload.subarray(0, 1024));
   });
 
   it('flushes the backend and answers GET_ID with the serial', () => {

@@ -72,6 +72,19 @@ test('transmit: header and frame pass through to the backend unchanged, across d
   assert.equal(m.bytesFromGuest, 6);
 });
 
+test('transmit: a burst longer than one used batch comes back complete, in order, with one interrupt', () => {
+  const { tap, driver } = setup();
+  driver.initialize();
+  const q = driver.queues[NET_TRANSMIT_QUEUE]!;
+  const heads: number[] = [];
+  for (let i = 0; i < 150; i++) heads.push(q.addChain([{ data: packet([i & 0xff]) }]));
+  driver.kick(NET_TRANSMIT_QUEUE);
+  assert.equal(tap.written.length, 150);
+  assert.deepEqual(tap.written.map((f) => f[VirtioNetHeader.SIZE]), heads.map((_, i) => i & 0xff));
+  assert.deepEqual(q.takeUsed().map((u) => u.head), heads);
+  assert.equal(driver.interruptsFor(NET_TRANSMIT_QUEUE + 1), 1);
+});
+
 test('receive with MRG_RXBUF: one packet spread over buffers with num_buffers', () => {
   const { tap, net, driver } = setup();
   driver.initialize();

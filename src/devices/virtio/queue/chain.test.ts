@@ -18,8 +18,9 @@ test('reader crosses buffer boundaries and skips zero-length buffers', () => {
   ]);
   assert.equal(r.total, 8);
   assert.deepEqual([...r.read(2)], [1, 2]);
+  // 0x102 and 0x103.. continue each other in guest memory: one view.
   const views = r.views(3);
-  assert.deepEqual(views.map((v) => [...v]), [[3], [4, 5]]);
+  assert.deepEqual(views.map((v) => [...v]), [[3, 4, 5]]);
   assert.equal(r.position, 5);
   r.skip(1);
   assert.deepEqual([...r.readAll()], [7, 8]);
@@ -44,4 +45,27 @@ test('writer fills across buffers, refuses overflow, writeSome truncates', () =>
   const f = new ChainWriter(m, [{ addr: 0x40, len: 4 }]);
   assert.equal(f.fillWith(10, (v) => v.fill(0xcc)), 4);
   assert.deepEqual([...m.slice(0x40, 4)], [0xcc, 0xcc, 0xcc, 0xcc]);
+});
+
+test('views merge buffers adjacent in guest memory, not distant ones or ones in different regions', () => {
+  const m = RegionGuestMemory.anonymous(0x4000);
+  for (let i = 0; i < 0x4000; i++) m.writeU8(i, i & 0xff);
+  const r = new ChainReader(m, [
+    { addr: 0x1000, len: 0x1000 },
+    { addr: 0x2000, len: 0x1000 },
+    { addr: 0x3000, len: 0x800 },
+    { addr: 0x0, len: 0x800 },
+    { addr: 0x800, len: 0x10 },
+  ]);
+  const views = r.views(r.remaining);
+  assert.deepEqual(views.map((v) => [v.byteOffset, v.length]), [[0x1000, 0x2800], [0, 0x810]]);
+  assert.equal(r.remaining, 0);
+  // A partial request stops inside a buffer, and the next call continues there.
+  const p = new ChainReader(m, [{ addr: 0x100, len: 0x100 }, { addr: 0x200, len: 0x100 }]);
+  assert.deepEqual(p.views(0x180).map((v) => [v.byteOffset, v.length]), [[0x100, 0x180]]);
+  assert.deepEqual(p.views(0x100).map((v) => [v.byteOffset, v.length]), [[0x280, 0x80]]);
+  // Two regions that touch in guest-physical space are two mappings: never one view.
+  const two = new RegionGuestMemory([{ gpa: 0, bytes: new Uint8Array(0x100) }, { gpa: 0x100, bytes: new Uint8Array(0x100) }]);
+  const w = new ChainWriter(two, [{ addr: 0x80, len: 0x80 }, { addr: 0x100, len: 0x80 }]);
+  assert.deepEqual(w.views(0x100).map((v) => v.length), [0x80, 0x80]);
 });

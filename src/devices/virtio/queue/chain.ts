@@ -40,19 +40,32 @@ class ChainCursor {
   }
 
   /**
-   * Live views of the next `length` bytes (at most `remaining`), one per
-   * guest buffer touched, advancing the cursor. Zero-copy: suitable for
-   * readv/writev on the VMM side.
+   * Live views of the next `length` bytes (at most `remaining`), advancing
+   * the cursor. Zero-copy: suitable for readv/writev on the VMM side. Buffers
+   * that continue each other in guest memory become one view: a driver's
+   * scatter list often holds runs of adjacent pages (Linux maps an O_DIRECT
+   * request page by page), and each view costs the caller a system call.
    */
   views(length: number): Uint8Array[] {
     const out: Uint8Array[] = [];
     let left = Math.min(length, this.remaining);
     while (left > 0) {
       const buffer = this.buffers[this.index]!;
-      const take = Math.min(left, buffer.len - this.offset);
-      out.push(this.memory.slice(buffer.addr + this.offset, take));
+      const addr = buffer.addr + this.offset;
+      let take = Math.min(left, buffer.len - this.offset);
       this.advance(take);
       left -= take;
+      // advance() stopped at the start of the next non-empty buffer.
+      while (left > 0 && this.offset === 0 && this.index < this.buffers.length) {
+        const next = this.buffers[this.index]!;
+        const more = Math.min(left, next.len);
+        // Adjacent addresses may still lie in two RAM regions (two mappings): then the views stay apart.
+        if (next.addr !== addr + take || !this.memory.contains(addr, take + more)) break;
+        take += more;
+        this.advance(more);
+        left -= more;
+      }
+      out.push(this.memory.slice(addr, take));
     }
     return out;
   }
