@@ -31,7 +31,7 @@ const api = (method: string, p: string, body?: unknown) => call(d.url, d.token, 
 const poolDir = () => path.join(dataDir, 'pools', 'local');
 const visible = () => fs.readdirSync(poolDir()).sort();
 
-function upload(p: string, data: Buffer, opts: { cutAfter?: number; contentLength?: number } = {}): Promise<{ status: number; json: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+function upload(p: string, data: Buffer, opts: { cutAfter?: number; contentLength?: number } = {}): Promise<{ status: number; json: any }> {  
   return new Promise((resolve, reject) => {
     const url = new URL(d.url + p);
     const req = http.request(
