@@ -59,6 +59,9 @@ async function snapshotScenario(spec: LabSpec): Promise<Record<string, unknown>>
     r['snapshotStatus'] = status;
     r['snapshotOutput'] = cli.out + cli.err;
     r['countAtSnapshot'] = vm.lastCount();
+    // The pause can land in the middle of a line ("TVG: count 11" printed, "1\r\n" not yet): the restored guest
+    // then prints the rest of that line first, so its output is read as the continuation of this partial line.
+    r['partialLineAtSnapshot'] = vm.out.slice(vm.out.lastIndexOf('\n') + 1);
     r['snapshotFiles'] = existsSync(snap) ? sh(`ls -l ${snap}`) : 'missing';
   } finally {
     vm.child.kill('SIGKILL');
@@ -69,7 +72,15 @@ async function snapshotScenario(spec: LabSpec): Promise<Record<string, unknown>>
     const t0 = performance.now();
     const rv = new VmmProcess(['restore', '--snapshot', snap]);
     try {
-      const m = await rv.waitFor(/TVG: count (\d+)\r?\n/, 180_000);
+      const partial = String(r['partialLineAtSnapshot'] ?? '');
+      const deadline = Date.now() + 180_000;
+      let m: RegExpExecArray | null;
+      while (!(m = /TVG: count (\d+)\r?\n/.exec(partial + rv.out))) {
+        if (Date.now() > deadline || rv.child.exitCode !== null) {
+          throw new Error(`no count after the restore (exit ${rv.child.exitCode})\nstdout tail: ${rv.out.slice(-1500)}\nstderr: ${rv.err.slice(-1500)}`);
+        }
+        await sleep(200);
+      }
       r[`${run}FirstCount`] = Number(m[1]);
       r[`${run}FirstCountMs`] = performance.now() - t0;
       await rv.waitFor(new RegExp(`TVG: count ${Number(m[1]) + 2}\\b`), 60_000);

@@ -145,7 +145,7 @@ describe('virtio devices and snapshots on real KVM (KVM lab)', { timeout: 1_800_
       assert.match(s['snapshotFiles'], /memory\.bin/);
       for (const run of ['restore1', 'restore2']) {
         assert.ok(!s[`${run}Error`], s[`${run}Error`]);
-        assert.equal(s[`${run}FirstCount`], s['countAtSnapshot'] + 1, `${run} continued from ${s['countAtSnapshot']}`);
+        assert.equal(s[`${run}FirstCount`], s['countAtSnapshot'] + 1, `${run} continued from ${s['countAtSnapshot']} (partial line at the snapshot: ${JSON.stringify(s['partialLineAtSnapshot'])})`);
         assert.equal(s[`${run}Continued`], true);
       }
     });
