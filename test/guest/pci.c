@@ -17,6 +17,13 @@
 #define PCI_CAP_POINTER_MASK 0xfc
 #define PCI_CAP_MAX 48 /* a 256-byte space holds at most 48 capabilities: bounds a looping list */
 
+#define PCI_DEVICES 32
+#define PCI_FUNCTIONS 8
+#define PCI_VENDOR_DEVICE 0x00
+#define PCI_HEADER_WORD 0x0c /* cache line, latency, header type (bits 16..23), BIST */
+#define PCI_HEADER_MULTIFUNCTION (1u << 23)
+#define PCI_NO_DEVICE 0xffff
+
 static void select_register(uint32_t dev, uint32_t fn, uint32_t reg) {
   outl(PCI_CONFIG_ADDRESS, PCI_ENABLE | (dev << 11) | (fn << 8) | (reg & 0xfc));
 }
@@ -67,4 +74,19 @@ uint32_t pci_find_capability(uint32_t dev, uint32_t fn, uint8_t id) {
   for (int n = 0; at && n < PCI_CAP_MAX; n++, at = pci_next_capability(dev, fn, at))
     if (pci_read8(dev, fn, at) == id) return at;
   return 0;
+}
+
+bool pci_for_each_function(pci_visit_fn visit, void *ctx) {
+  for (uint32_t dev = 0; dev < PCI_DEVICES; dev++) {
+    for (uint32_t fn = 0; fn < PCI_FUNCTIONS; fn++) {
+      uint32_t id = pci_read32(dev, fn, PCI_VENDOR_DEVICE);
+      if ((id & 0xffff) == PCI_NO_DEVICE) {
+        if (fn == 0) break; /* no device: its other functions cannot exist either */
+        continue;
+      }
+      if (visit(dev, fn, id, ctx)) return true;
+      if (fn == 0 && !(pci_read32(dev, 0, PCI_HEADER_WORD) & PCI_HEADER_MULTIFUNCTION)) break;
+    }
+  }
+  return false;
 }

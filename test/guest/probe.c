@@ -7,13 +7,7 @@
 #define CPUID_FEATURES_ECX_HYPERVISOR (1u << 31)
 #define CPUID_HYPERVISOR_BASE 0x40000000u
 
-#define PCI_DEVICES 32
-#define PCI_FUNCTIONS 8
-#define PCI_VENDOR_DEVICE 0x00
 #define PCI_CLASS_REVISION 0x08
-#define PCI_HEADER_WORD 0x0c /* cache line, latency, header type (bits 16..23), BIST */
-#define PCI_HEADER_MULTIFUNCTION (1u << 23)
-#define PCI_NO_DEVICE 0xffff
 
 static void cpuid(uint32_t leaf, uint32_t r[4]) {
   __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(0));
@@ -44,30 +38,26 @@ void probe_cpuid(void) {
   line_end();
 }
 
+static bool print_function(uint32_t dev, uint32_t fn, uint32_t id, void *ctx) {
+  uint32_t *found = ctx;
+  (*found)++;
+  line_begin("pci 00:");
+  put_hex_digits(dev, 2);
+  put_char('.');
+  put_hex_digits(fn, 1);
+  put_char(' ');
+  put_hex_digits(id & 0xffff, 4);
+  put_char(':');
+  put_hex_digits(id >> 16, 4);
+  put_str(" class ");
+  put_hex_digits(pci_read32(dev, fn, PCI_CLASS_REVISION) >> 8, 6);
+  line_end();
+  return false;
+}
+
 void probe_pci(void) {
   uint32_t found = 0;
-  for (uint32_t dev = 0; dev < PCI_DEVICES; dev++) {
-    for (uint32_t fn = 0; fn < PCI_FUNCTIONS; fn++) {
-      uint32_t id = pci_read32(dev, fn, PCI_VENDOR_DEVICE);
-      if ((id & 0xffff) == PCI_NO_DEVICE) {
-        if (fn == 0) break;
-        continue;
-      }
-      found++;
-      line_begin("pci 00:");
-      put_hex_digits(dev, 2);
-      put_char('.');
-      put_hex_digits(fn, 1);
-      put_char(' ');
-      put_hex_digits(id & 0xffff, 4);
-      put_char(':');
-      put_hex_digits(id >> 16, 4);
-      put_str(" class ");
-      put_hex_digits(pci_read32(dev, fn, PCI_CLASS_REVISION) >> 8, 6);
-      line_end();
-      if (fn == 0 && !(pci_read32(dev, 0, PCI_HEADER_WORD) & PCI_HEADER_MULTIFUNCTION)) break;
-    }
-  }
+  pci_for_each_function(print_function, &found);
   line_begin("pci-functions ");
   put_dec(found);
   line_end();

@@ -89,6 +89,10 @@ void probe_pci(void);
 
 /* ---- pci.c: bus 0 configuration space through 0xCF8/0xCFC ---- */
 uint32_t pci_read32(uint32_t dev, uint32_t fn, uint32_t reg);
+/* Calls visit(dev, fn, vendor/device id, ctx) for every function present on bus 0, in order; stops early and returns
+ * true when visit returns true. */
+typedef bool (*pci_visit_fn)(uint32_t dev, uint32_t fn, uint32_t id, void *ctx);
+bool pci_for_each_function(pci_visit_fn visit, void *ctx);
 uint16_t pci_read16(uint32_t dev, uint32_t fn, uint32_t reg);
 uint8_t pci_read8(uint32_t dev, uint32_t fn, uint32_t reg);
 void pci_write32(uint32_t dev, uint32_t fn, uint32_t reg, uint32_t value);

@@ -3,15 +3,9 @@
  * typevisor does) ignore accesses of other widths. */
 #include "virtio.h"
 
-#define PCI_DEVICES 32
-#define PCI_FUNCTIONS 8
-#define PCI_VENDOR_DEVICE 0x00
 #define PCI_COMMAND 0x04
 #define PCI_COMMAND_MEMORY 0x2
 #define PCI_COMMAND_BUS_MASTER 0x4
-#define PCI_HEADER_WORD 0x0c
-#define PCI_HEADER_MULTIFUNCTION (1u << 23)
-#define PCI_NO_DEVICE 0xffff
 #define PCI_CAP_ID_VENDOR 0x09
 #define PCI_CAP_ID_MSIX 0x11
 
@@ -86,23 +80,25 @@ static void report_error(const char *device, const char *what) {
   line_end();
 }
 
+struct locate_query {
+  uint16_t device_id;
+  uint32_t dev, fn;
+};
+
+static bool matches(uint32_t dev, uint32_t fn, uint32_t id, void *ctx) {
+  struct locate_query *q = ctx;
+  if ((id & 0xffff) != VIRTIO_PCI_VENDOR_ID || (id >> 16) != q->device_id) return false;
+  q->dev = dev;
+  q->fn = fn;
+  return true;
+}
+
 static bool locate(uint16_t device_id, uint32_t *dev_out, uint32_t *fn_out) {
-  for (uint32_t dev = 0; dev < PCI_DEVICES; dev++) {
-    for (uint32_t fn = 0; fn < PCI_FUNCTIONS; fn++) {
-      uint32_t id = pci_read32(dev, fn, PCI_VENDOR_DEVICE);
-      if ((id & 0xffff) == PCI_NO_DEVICE) {
-        if (fn == 0) break;
-        continue;
-      }
-      if ((id & 0xffff) == VIRTIO_PCI_VENDOR_ID && (id >> 16) == device_id) {
-        *dev_out = dev;
-        *fn_out = fn;
-        return true;
-      }
-      if (fn == 0 && !(pci_read32(dev, 0, PCI_HEADER_WORD) & PCI_HEADER_MULTIFUNCTION)) break;
-    }
-  }
-  return false;
+  struct locate_query q = { .device_id = device_id };
+  if (!pci_for_each_function(matches, &q)) return false;
+  *dev_out = q.dev;
+  *fn_out = q.fn;
+  return true;
 }
 
 bool virtio_pci_find(uint16_t device_id, const char *name, struct virtio_pci *d) {
