@@ -45,7 +45,15 @@ if (files.length === 0) {
 console.log(`run-tests: ${files.length} test files`);
 const result = spawnSync(
   process.execPath,
-  ['--test', '--test-reporter=spec', '--test-timeout=600000', ...files],
+  [
+    '--test',
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    `--test-reporter=${join(root, 'scripts/test-file-times.mjs')}`,
+    '--test-reporter-destination=stdout',
+    '--test-timeout=600000',
+    ...files,
+  ],
   { cwd: root, stdio: 'inherit', env: { ...process.env, TYPEVISOR_REPO: root } },
 );
 process.exit(result.status ?? 1);

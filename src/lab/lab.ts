@@ -253,6 +253,36 @@ const CONSOLE_KEPT_HEAD = 256 * 1024;
  * under TCG). The run's clock and `timeoutMs` start when the lock is held; QEMU and the lock holder form their own
  * process group, which is killed on timeout or when this process exits.
  */
+/**
+ * Process groups of the L1s this process runs. They are detached (their own group), so they would outlive this
+ * process — and keep holding the lab lock — when it is ended by a signal: the test runner's file timeout sends
+ * SIGTERM, which skips 'exit' listeners. One handler per signal kills them all, then lets the signal do its work.
+ */
+const liveGroups = new Set<number>();
+let signalHandlersInstalled = false;
+function killLiveGroups(): void {
+  for (const pid of liveGroups) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  liveGroups.clear();
+}
+function trackGroup(pid: number): void {
+  liveGroups.add(pid);
+  if (signalHandlersInstalled) return;
+  signalHandlersInstalled = true;
+  process.once('exit', killLiveGroups);
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      killLiveGroups();
+      process.kill(process.pid, signal);
+    });
+  }
+}
+
 function runQemu(args: readonly string[], options: LabOptions, resultsDir: string): Promise<QemuRun> {
   const announceLocked = ['sh', '-c', `echo ${LOCKED_MARKER} >&2; exec "$0" "$@"`, 'qemu-system-x86_64', ...args];
   const command = options.exclusive === false ? announceLocked : ['flock', cacheDir('lab', 'l1.lock'), ...announceLocked];
@@ -267,7 +297,7 @@ function runQemu(args: readonly string[], options: LabOptions, resultsDir: strin
         // The group is already gone.
       }
     };
-    process.once('exit', killGroup);
+    if (child.pid !== undefined) trackGroup(child.pid);
     let started: number | undefined;
     let consoleText = '';
     let pendingStderr = '';
@@ -309,7 +339,7 @@ function runQemu(args: readonly string[], options: LabOptions, resultsDir: strin
     const finish = (): void => {
       clearTimeout(queueTimer);
       clearTimeout(runTimer);
-      process.removeListener('exit', killGroup);
+      if (child.pid !== undefined) liveGroups.delete(child.pid);
     };
     child.on('error', (error) => {
       finish();

@@ -73,10 +73,21 @@ function main(data: VcpuWorkerData): void {
     native().eventfdWrite(data.doorbellFd, 1);
   };
 
+  // Set after a port I/O or MMIO exit was answered: KVM finishes the instruction (writes an IN's or MMIO read's
+  // value to the register, advances a string op) only on the next KVM_RUN.
+  let exitAwaitsCompletion = false;
   for (;;) {
     const state = Atomics.load(control, CONTROL_RUN_STATE);
     if (state === RUN_STATE_STOP) break;
     if (state === RUN_STATE_PAUSE) {
+      if (exitAwaitsCompletion) {
+        // A snapshot taken now would save the half-done instruction. KVM API doc (KVM_RUN): re-enter with
+        // immediate_exit set "to complete pending operations without allowing any further instructions to be
+        // executed"; it returns -EINTR.
+        run[1] = 1;
+        vcpu.runOnce();
+        exitAwaitsCompletion = false;
+      }
       Atomics.add(control, CONTROL_PAUSED_COUNT, 1);
       Atomics.notify(control, CONTROL_PAUSED_COUNT);
       while (Atomics.load(control, CONTROL_RUN_STATE) === RUN_STATE_PAUSE) {
@@ -89,6 +100,7 @@ function main(data: VcpuWorkerData): void {
     if (state === RUN_STATE_RUNNING) run[1] = 0; // immediate_exit off: we mean to run
 
     const r = vcpu.runOnce();
+    exitAwaitsCompletion = false;
     if (r < 0) {
       if (r === -EINTR || r === -EAGAIN) {
         counters[EXIT_COUNTER_INTR]!++;
@@ -122,6 +134,7 @@ function main(data: VcpuWorkerData): void {
         doorbell();
         mailbox.awaitDone();
         if (dir !== KVM_EXIT_IO_OUT) run.set(mailbox.data.subarray(0, bytes), dataOffset);
+        exitAwaitsCompletion = true;
         break;
       }
       case KVM_EXIT.MMIO: {
@@ -139,6 +152,7 @@ function main(data: VcpuWorkerData): void {
         doorbell();
         mailbox.awaitDone();
         if (!isWrite) run.set(mailbox.data.subarray(0, len), KVM_RUN_MMIO_DATA_OFFSET);
+        exitAwaitsCompletion = true;
         break;
       }
       case KVM_EXIT.HLT:

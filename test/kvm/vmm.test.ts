@@ -146,6 +146,7 @@ describe(`typevisor run on real KVM`, { timeout: 1_500_000 }, () => {
   test('test guest: serial input reaches the guest', () => {
     const r = result('tg-echo');
     assert.match(r.stdout, /TVG: got q/, show(r));
+    assert.equal(r.status, 0, `"q" powers the echo guest off\n${show(r)}`);
   });
 
   test('Debian cloud bzImage boots to userspace with 2 CPUs and 512 MiB; typing reaches the shell', { skip: false }, () => {

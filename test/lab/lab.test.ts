@@ -21,6 +21,14 @@ const L2_MARKER = 'TYPEVISOR-L2-UP';
 const L2_CPUS = 1;
 const L2_MEMORY_MIB = 256;
 
+/**
+ * An L2 boot normally reaches its marker in 10-20 s; give it 150 s. Nested SVM under TCG has been seen to hang an
+ * L2 boot outright (a CI run sat past the test file's 600 s limit with no output), so one hung attempt is killed,
+ * its console kept, and the boot tried once more; the test fails if the second attempt does not come up either.
+ */
+const L2_TIMEOUT_S = 150;
+const L2_ATTEMPTS = 2;
+
 /** Shell run inside L1: /dev/kvm, Node.js on KVM, then an L2 guest with timing of spawn -> marker. */
 function l1Script(cloudKernel: string, l2Initramfs: string): string {
   const probe = [
@@ -31,7 +39,7 @@ function l1Script(cloudKernel: string, l2Initramfs: string): string {
     "console.log('NODE_KVM_API_VERSION=' + addon.ioctl(fd, KVM_GET_API_VERSION));",
   ].join(' ');
   const qemu = [
-    'timeout 600 qemu-system-x86_64 -enable-kvm -M microvm -cpu host',
+    `timeout -s KILL ${L2_TIMEOUT_S} qemu-system-x86_64 -enable-kvm -M microvm -cpu host`,
     `-smp ${L2_CPUS} -m ${L2_MEMORY_MIB} -nographic -no-reboot`,
     `-kernel ${shellQuote(cloudKernel)} -initrd ${shellQuote(l2Initramfs)}`,
     `-append 'console=ttyS0 panic=-1 quiet'`,
@@ -39,14 +47,21 @@ function l1Script(cloudKernel: string, l2Initramfs: string): string {
   return `
 ls -l /dev/kvm
 node --input-type=module -e ${shellQuote(probe)} || echo "NODE_KVM_FAILED=$?"
-start=$(date +%s%N)
-${qemu} </dev/null 2>&1 | while IFS= read -r line; do
-  case "$line" in
-    *${L2_MARKER}*) echo "L2_MARKER_MS=$(( ($(date +%s%N) - start) / 1000000 ))" >>"$LAB_RESULTS/l2.txt" ;;
-  esac
-  printf '%s\\n' "$line" >>"$LAB_RESULTS/l2-console.log"
+attempt=1
+while [ $attempt -le ${L2_ATTEMPTS} ]; do
+  start=$(date +%s%N)
+  ${qemu} </dev/null 2>&1 | while IFS= read -r line; do
+    case "$line" in
+      *${L2_MARKER}*) echo "L2_MARKER_MS=$(( ($(date +%s%N) - start) / 1000000 ))" >>"$LAB_RESULTS/l2.txt" ;;
+    esac
+    printf '%s\n' "$line" >>"$LAB_RESULTS/l2-console.log"
+  done
+  echo "L2_EXIT_MS=$(( ($(date +%s%N) - start) / 1000000 ))" >>"$LAB_RESULTS/l2.txt"
+  grep -aq "${L2_MARKER}" "$LAB_RESULTS/l2-console.log" && break
+  echo "L2_ATTEMPT_FAILED=$attempt" >>"$LAB_RESULTS/l2.txt"
+  mv "$LAB_RESULTS/l2-console.log" "$LAB_RESULTS/l2-console-attempt$attempt.log"
+  attempt=$((attempt + 1))
 done
-echo "L2_EXIT_MS=$(( ($(date +%s%N) - start) / 1000000 ))" >>"$LAB_RESULTS/l2.txt"
 grep -a "${L2_MARKER}" "$LAB_RESULTS/l2-console.log"
 `;
 }
@@ -56,10 +71,17 @@ test('KVM lab: L1 has /dev/kvm, Node.js opens it, QEMU -enable-kvm boots an L2 k
   const l2Initramfs = await buildInitramfs({
     initSnippet: `echo "${L2_MARKER} cpus=$(nproc) $(grep MemTotal /proc/meminfo)"`,
   });
-  const result = await runInLab({ script: l1Script(kernels.cloud.bzImage, l2Initramfs), timeoutMs: 1_500_000 });
+  const result = await runInLab({ script: l1Script(kernels.cloud.bzImage, l2Initramfs), timeoutMs: 480_000,
+    // On CI nothing else holds the lab: a long wait there means a stuck lock, and should say so before the file's
+    // own time limit ends the test without a word.
+    ...(process.env.CI === 'true' ? { queueTimeoutMs: 90_000 } : {}),
+  });
   const l2Report = await readFile(join(result.resultsDir, 'l2.txt'), 'utf8').catch(() => '');
   const l2Console = await readFile(join(result.resultsDir, 'l2-console.log'), 'utf8').catch(() => '');
-  const context = `--- L1 output ---\n${result.output}\n--- L2 console ---\n${l2Console.slice(-4000)}`;
+  const failedAttempt = await readFile(join(result.resultsDir, 'l2-console-attempt1.log'), 'utf8').catch(() => undefined);
+  const context =
+    `--- L1 output ---\n${result.output}\n--- L2 console ---\n${l2Console.slice(-4000)}` +
+    (failedAttempt === undefined ? '' : `\n--- L2 console of the hung first attempt ---\n${failedAttempt.slice(-4000)}`);
 
   assert.equal(result.exitCode, 0, `L1 script failed (no L2 marker?)\n${context}`);
   assert.match(result.output, /^c\S+ 1 root root 10, 232 .* \/dev\/kvm$/m, context);
@@ -69,11 +91,13 @@ test('KVM lab: L1 has /dev/kvm, Node.js opens it, QEMU -enable-kvm boots an L2 k
   assert.equal(Number(marker[1]), L2_CPUS);
   const memTotalKiB = Number(marker[2]);
   assert.ok(memTotalKiB > 0.5 * L2_MEMORY_MIB * 1024 && memTotalKiB <= L2_MEMORY_MIB * 1024, `MemTotal ${memTotalKiB} kB`);
+  // The report holds one L2_EXIT_MS per attempt: the last one belongs to the attempt that came up.
   const markerMs = Number(/L2_MARKER_MS=(\d+)/.exec(l2Report)?.[1]);
-  const exitMs = Number(/L2_EXIT_MS=(\d+)/.exec(l2Report)?.[1]);
+  const exitMs = Number([...l2Report.matchAll(/L2_EXIT_MS=(\d+)/g)].at(-1)?.[1]);
   assert.ok(markerMs > 0 && exitMs >= markerMs, `L2 timing report: ${l2Report}`);
   t.diagnostic(
     `KVM lab: queued ${result.queuedMs} ms behind other lab runs; L1 up in ${result.l1BootMs} ms, whole L1 run ${result.totalMs} ms; ` +
-      `L2 (qemu -enable-kvm microvm, Debian cloud kernel) spawn->marker ${markerMs} ms, spawn->exit ${exitMs} ms`,
+      `L2 (qemu -enable-kvm microvm, Debian cloud kernel) spawn->marker ${markerMs} ms, spawn->exit ${exitMs} ms` +
+      (failedAttempt === undefined ? '' : `; the first L2 attempt hung (killed after ${L2_TIMEOUT_S} s), its console tail:\n${failedAttempt.slice(-1500)}`),
   );
 });

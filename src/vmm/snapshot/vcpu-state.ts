@@ -1,9 +1,16 @@
 /**
  * Saving and restoring one vCPU (issue 4): registers, special registers,
  * FPU/XSAVE/XCRs, MSRs, LAPIC, pending events, debug registers and MP state.
- * Restore order follows what KVM expects (Firecracker's and QEMU's order):
- * CPUID first (done by the builder), MSRs, sregs, regs, FPU/xsave, xcrs,
- * debugregs, LAPIC, MP state, and vcpu events last.
+ *
+ * Order matters to KVM (Firecracker's vCPU save/restore follows the same rules):
+ * - save: MP state first, because KVM_GET_MP_STATE runs kvm_apic_accept_events(), which can change the LAPIC and
+ *   the registers read after it; vcpu events last.
+ * - restore: CPUID (done by the builder), MP state, regs, sregs, FPU/XSAVE, XCRs, debug registers, LAPIC, then the
+ *   MSRs — after the LAPIC because KVM_SET_LAPIC re-programs the timer and drops a TSC deadline written before it
+ *   (QEMU writes IA32_TSC_DEADLINE after the APIC for that reason) — and vcpu events last.
+ * The caller must have completed any in-flight port I/O or MMIO exit first (KVM API doc, KVM_RUN: "the
+ * corresponding operations are complete only after userspace has re-entered the kernel with KVM_RUN"); the vCPU
+ * thread does that with immediate_exit before it parks.
  */
 import type { Vcpu, VcpuBlob } from '../../kvm/vcpu.js';
 import { kvmRegs } from '../../kvm/structs.js';
@@ -39,20 +46,14 @@ export function savableMsrs(vcpu: Vcpu, kvmIndexList: readonly number[]): number
 }
 
 export function saveVcpu(vcpu: Vcpu, msrIndices: readonly number[]): VcpuStateV1 {
-  const regs = kvmRegs.encode(vcpu.getRegs());
+  const mpState = vcpu.getMpState();
+  const regs = Buffer.from(kvmRegs.encode(vcpu.getRegs())).toString('base64');
+  const sregs = Buffer.from(vcpu.getSregsRaw()).toString('base64');
   const blobs: Partial<Record<VcpuBlob, string>> = {};
-  for (const kind of ['fpu', ...BLOB_ORDER, 'vcpu_events'] as VcpuBlob[]) {
-    blobs[kind] = Buffer.from(vcpu.getBlob(kind)).toString('base64');
-  }
-  return {
-    version: 1,
-    index: vcpu.index,
-    regs: Buffer.from(regs).toString('base64'),
-    sregs: Buffer.from(vcpu.getSregsRaw()).toString('base64'),
-    blobs,
-    msrs: vcpu.getMsrs(msrIndices).map((m) => [m.index, m.value.toString()]),
-    mpState: vcpu.getMpState(),
-  };
+  for (const kind of ['fpu', ...BLOB_ORDER] as VcpuBlob[]) blobs[kind] = Buffer.from(vcpu.getBlob(kind)).toString('base64');
+  const msrs = vcpu.getMsrs(msrIndices).map((m): [number, string] => [m.index, m.value.toString()]);
+  blobs.vcpu_events = Buffer.from(vcpu.getBlob('vcpu_events')).toString('base64');
+  return { version: 1, index: vcpu.index, regs, sregs, blobs, msrs, mpState };
 }
 
 function bytes(b64: string | undefined, what: string): Uint8Array {
@@ -63,12 +64,12 @@ function bytes(b64: string | undefined, what: string): Uint8Array {
 export function restoreVcpu(vcpu: Vcpu, s: VcpuStateV1): void {
   if (s.version !== 1) throw new Error(`vCPU state version ${String(s.version)} is not supported`);
   const msrs = s.msrs.map(([index, value]) => ({ index, value: BigInt(value) }));
-  const set = vcpu.setMsrs(msrs);
-  if (set < msrs.length) throw new Error(`KVM refused restoring MSR 0x${msrs[set]!.index.toString(16)}`);
-  vcpu.setSregsRaw(bytes(s.sregs, 'sregs'));
+  vcpu.setMpState(s.mpState);
   vcpu.setRegs(kvmRegs.read(bytes(s.regs, 'regs')));
+  vcpu.setSregsRaw(bytes(s.sregs, 'sregs'));
   vcpu.setBlob('fpu', bytes(s.blobs.fpu, 'fpu'));
   for (const kind of BLOB_ORDER) vcpu.setBlob(kind, bytes(s.blobs[kind], kind));
-  vcpu.setMpState(s.mpState);
+  const set = vcpu.setMsrs(msrs);
+  if (set < msrs.length) throw new Error(`KVM refused restoring MSR 0x${msrs[set]!.index.toString(16)}`);
   vcpu.setBlob('vcpu_events', bytes(s.blobs.vcpu_events, 'vcpu_events'));
 }
