@@ -3,8 +3,8 @@
 //   node scripts/run-tests.mjs            everything (unit, KVM, platform, lab when enabled, web)
 //   node scripts/run-tests.mjs --unit     only unit tests beside the code (src/**)
 //   node scripts/run-tests.mjs PATTERN... only test files whose path contains a pattern
-import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, openSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -42,7 +42,29 @@ if (files.length === 0) {
   console.error('run-tests: no test files found');
   process.exit(1);
 }
+/**
+ * The Debian image test spends most of its time in mmdebstrap, which is disk and package work rather than the
+ * CPU-bound guests of the tests before it: build that image's root filesystem into the shared cache in the
+ * background from the start (test/storage/prewarm-debian-image.ts), and let the test wait for it on the cache lock.
+ */
+function startDebianPrewarm() {
+  if (!files.some((f) => f.endsWith('test/storage/debian-image.test.js'))) return undefined;
+  if (process.getuid?.() !== 0 || (process.env.TYPEVISOR_TEST_DEBIAN_RECIPE ?? 'debian-12-minimal') !== 'debian-12-minimal') return undefined;
+  if (spawnSync('sh', ['-c', 'command -v mmdebstrap'], { stdio: 'ignore' }).status !== 0) return undefined;
+  const cache = process.env.TYPEVISOR_IMAGE_CACHE ?? join(root, '.cache', 'images');
+  mkdirSync(cache, { recursive: true });
+  const log = openSync(join(cache, 'prewarm-debian.log'), 'w');
+  const child = spawn(process.execPath, [join(root, 'dist/test/storage/prewarm-debian-image.js')], {
+    cwd: root,
+    stdio: ['ignore', log, log],
+    detached: true, // its own process group, so that mmdebstrap goes with it if it has to be stopped
+  });
+  console.log(`run-tests: building the debian-12-minimal root filesystem in the background (pid ${child.pid}, log ${join(cache, 'prewarm-debian.log')})`);
+  return child;
+}
+
 console.log(`run-tests: ${files.length} test files`);
+const prewarm = startDebianPrewarm();
 const result = spawnSync(
   process.execPath,
   [
@@ -54,6 +76,13 @@ const result = spawnSync(
     '--test-timeout=600000',
     ...files,
   ],
-  { cwd: root, stdio: 'inherit', env: { ...process.env, TYPEVISOR_REPO: root } },
+  { cwd: root, stdio: 'inherit', env: { ...process.env, TYPEVISOR_REPO: root, ...(prewarm ? { TYPEVISOR_DEBIAN_PREWARM: '1' } : {}) } },
 );
+if (prewarm) {
+  try {
+    process.kill(-prewarm.pid, 'SIGKILL'); // normally long finished; the group is gone then
+  } catch {
+    // already gone
+  }
+}
 process.exit(result.status ?? 1);

@@ -246,6 +246,11 @@ export interface QemuRun {
 const CONSOLE_LIMIT = 8 * 1024 * 1024;
 const LOCKED_MARKER = 'TYPEVISOR-LAB-LOCKED';
 const DEFAULT_QUEUE_TIMEOUT_MS = 30 * 60 * 1000;
+/**
+ * On CI the suite runs alone and its lab files one after another: a wait for the lock there means an L1 that
+ * outlived its test, and should fail the test with that message well before the runner's per-file limit.
+ */
+const CI_QUEUE_TIMEOUT_MS = 2 * 60 * 1000;
 const CONSOLE_KEPT_HEAD = 256 * 1024;
 
 /**
@@ -286,7 +291,7 @@ function trackGroup(pid: number): void {
 function runQemu(args: readonly string[], options: LabOptions, resultsDir: string): Promise<QemuRun> {
   const announceLocked = ['sh', '-c', `echo ${LOCKED_MARKER} >&2; exec "$0" "$@"`, 'qemu-system-x86_64', ...args];
   const command = options.exclusive === false ? announceLocked : ['flock', cacheDir('lab', 'l1.lock'), ...announceLocked];
-  const queueTimeoutMs = options.queueTimeoutMs ?? DEFAULT_QUEUE_TIMEOUT_MS;
+  const queueTimeoutMs = options.queueTimeoutMs ?? (process.env['CI'] === 'true' ? CI_QUEUE_TIMEOUT_MS : DEFAULT_QUEUE_TIMEOUT_MS);
   return new Promise((resolvePromise, reject) => {
     const spawned = performance.now();
     const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });

@@ -79,15 +79,7 @@ function main(data: VcpuWorkerData): void {
   for (;;) {
     const state = Atomics.load(control, CONTROL_RUN_STATE);
     if (state === RUN_STATE_STOP) break;
-    if (state === RUN_STATE_PAUSE) {
-      if (exitAwaitsCompletion) {
-        // A snapshot taken now would save the half-done instruction. KVM API doc (KVM_RUN): re-enter with
-        // immediate_exit set "to complete pending operations without allowing any further instructions to be
-        // executed"; it returns -EINTR.
-        run[1] = 1;
-        vcpu.runOnce();
-        exitAwaitsCompletion = false;
-      }
+    if (state === RUN_STATE_PAUSE && !exitAwaitsCompletion) {
       Atomics.add(control, CONTROL_PAUSED_COUNT, 1);
       Atomics.notify(control, CONTROL_PAUSED_COUNT);
       while (Atomics.load(control, CONTROL_RUN_STATE) === RUN_STATE_PAUSE) {
@@ -97,8 +89,11 @@ function main(data: VcpuWorkerData): void {
       Atomics.notify(control, CONTROL_PAUSED_COUNT);
       continue;
     }
-    if (state === RUN_STATE_RUNNING) run[1] = 0; // immediate_exit off: we mean to run
-
+    // Pausing with an answered exit: a snapshot taken now would save the half-done instruction. KVM API doc
+    // (KVM_RUN): re-enter with immediate_exit set "to complete pending operations without allowing any further
+    // instructions to be executed". That returns -EINTR, or another exit (the next round of a rep ins/outs), which
+    // is served below like any other before the vCPU parks.
+    run[1] = state === RUN_STATE_RUNNING ? 0 : 1;
     const r = vcpu.runOnce();
     exitAwaitsCompletion = false;
     if (r < 0) {

@@ -27,6 +27,13 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const spec = JSON.parse(readFileSync(specPath!, 'utf8')) as { kernel: string; initrd: string };
   const out: Record<string, unknown> = {};
   const save = () => writeFileSync(outPath!, JSON.stringify(out, null, 2));
+  // Each step says when it ends, on the lab's output and in OUT.json, so a run cut short still shows where it was.
+  const started = Date.now();
+  const step = (name: string, value: unknown): void => {
+    out[name] = value;
+    process.stdout.write(`platform-lab: ${name} at ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+    save();
+  };
   // L1's init leaves loopback down; the daemon and its clients talk over 127.0.0.1.
   spawnSync('ip', ['link', 'set', 'lo', 'up']);
   const data = mkdtempSync('/tmp/tv-platform-lab-');
@@ -41,11 +48,11 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   try {
     const t0 = Date.now();
     while (!/listening on (http\S+)/.test(log)) {
-      if (Date.now() - t0 > 300_000 || daemon.exitCode !== null) throw new Error(`daemon did not start:\n${log}`);
+      if (Date.now() - t0 > 120_000 || daemon.exitCode !== null) throw new Error(`daemon did not start:\n${log}`);
       await sleep(200);
     }
     const url = /listening on (http\S+)/.exec(log)![1]!;
-    out['daemonStartMs'] = Date.now() - t0;
+    step('daemonStartMs', Date.now() - t0);
     const created = await call(url, token, 'POST', '/api/v1/vms', {
       name: 'tv-on-kvm',
       vcpus: 2,
@@ -54,23 +61,23 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       disks: [],
       nics: [],
     });
-    out['create'] = { status: created.status, engine: created.json?.engine, engineReason: created.json?.engineReason };
+    step('create', { status: created.status, engine: created.json?.engine, engineReason: created.json?.engineReason });
     const id = created.json.id as string;
     const start = await call(url, token, 'POST', `/api/v1/vms/${id}/start`);
-    out['startTask'] = (await waitForTask(url, token, start.json.task.id, 300_000)).status;
-    out['bootedConsole'] = (await consoleUntil(url, token, id, /TVP: ready/, 400_000)).slice(-400);
+    step('startTask', (await waitForTask(url, token, start.json.task.id, 120_000)).status);
+    step('bootedConsole', (await consoleUntil(url, token, id, /TVP: ready/, 180_000)).slice(-400));
     const pause = await call(url, token, 'POST', `/api/v1/vms/${id}/pause`);
-    out['pauseTask'] = (await waitForTask(url, token, pause.json.task.id, 120_000)).status;
-    out['pausedState'] = (await waitForState(url, token, id, 'paused', 60_000)).state;
+    step('pauseTask', (await waitForTask(url, token, pause.json.task.id, 60_000)).status);
+    step('pausedState', (await waitForState(url, token, id, 'paused', 30_000)).state);
     const resume = await call(url, token, 'POST', `/api/v1/vms/${id}/resume`);
-    out['resumeTask'] = (await waitForTask(url, token, resume.json.task.id, 120_000)).status;
+    step('resumeTask', (await waitForTask(url, token, resume.json.task.id, 60_000)).status);
     const metrics = await call(url, token, 'GET', `/api/v1/vms/${id}`);
-    out['runningView'] = { state: metrics.json.state, engine: metrics.json.engine };
-    const stop = await call(url, token, 'POST', `/api/v1/vms/${id}/stop?timeoutSeconds=120`);
-    out['stopTask'] = await waitForTask(url, token, stop.json.task.id, 300_000);
+    step('runningView', { state: metrics.json.state, engine: metrics.json.engine });
+    const stop = await call(url, token, 'POST', `/api/v1/vms/${id}/stop?timeoutSeconds=60`);
+    step('stopTask', await waitForTask(url, token, stop.json.task.id, 120_000));
     out['stoppedConsole'] = (await call(url, token, 'GET', `/api/v1/vms/${id}/console/log`)).text.slice(-600);
-    out['finalState'] = (await waitForState(url, token, id, 'stopped', 60_000)).state;
-    out['delete'] = (await call(url, token, 'DELETE', `/api/v1/vms/${id}`)).status;
+    step('finalState', (await waitForState(url, token, id, 'stopped', 30_000)).state);
+    step('delete', (await call(url, token, 'DELETE', `/api/v1/vms/${id}`)).status);
   } catch (e) {
     out['error'] = (e as Error).stack;
   } finally {

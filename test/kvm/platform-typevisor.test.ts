@@ -34,7 +34,8 @@ describe('platform lifecycle with the typevisor engine (KVM lab)', { timeout: 1_
     writeFileSync(join(dir, 'spec.json'), JSON.stringify({ kernel: kernels.cloud.bzImage, initrd }));
     const lab = await runInLab({
       script: `node dist/test/kvm/platform-lab.js ${join(dir, 'spec.json')} ${join(dir, 'out.json')}`,
-      timeoutMs: 600_000,
+      // Under the suite's 600 s per file, so that a hang ends with the lab's output rather than without a word.
+      timeoutMs: 420_000,
       shareWritable: [dir],
     });
     assert.equal(lab.exitCode, 0, lab.output.slice(-3000));

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { call, cleanup, ConsoleReader, openWs, startDaemon, tempDataDir, waitForState, waitForTask, type DaemonProcess } from '../platform/helpers.js';
 import { repoRoot } from '../../src/platform/images/host-tools.js';
+import { imageCacheDir, PREWARM_REPORT, type PrewarmReport } from './prewarm-debian-image.js';
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
@@ -27,6 +28,15 @@ let d: DaemonProcess;
 let dataDir: string;
 const api = (method: string, p: string, body?: unknown) => call(d.url, d.token, method, p, body);
 const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+
+/** What the suite's background build (prewarm-debian-image.ts) measured, if it ran. */
+function readPrewarmReport(): PrewarmReport | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(imageCacheDir(), PREWARM_REPORT), 'utf8')) as PrewarmReport;
+  } catch {
+    return undefined;
+  }
+}
 
 before(async () => {
   if (!isRoot) return;
@@ -63,6 +73,11 @@ test(`${recipe}: cloud-init sets the hostname and installs the SSH key; the base
   const log = task.log as string[];
   const warm = log.some((l) => /(debootstrap result|root filesystem) cached/.test(l));
   console.log(`# ${recipe} image build: ${((Date.now() - t0) / 1000).toFixed(0)} s (${warm ? 'warm' : 'cold'} cache)`);
+  const prewarm = warm && process.env['TYPEVISOR_DEBIAN_PREWARM'] === '1' ? readPrewarmReport() : undefined;
+  if (prewarm && !prewarm.cached) {
+    console.log(`#   its root filesystem was built by this suite run in the background: cold build ${prewarm.seconds.toFixed(0)} s`);
+    for (const line of prewarm.phases) console.log(`#   ${line}`);
+  }
   for (const line of log.filter((l) => /(mmdebstrap|build) phases:/.test(l))) console.log(`#   ${line.slice(line.indexOf(' ') + 1)}`);
   console.log(`#   qcow2 import + check: ${logSpan(log, /storing the disk as volume/, /image deb ready/)} s`);
   const basePath = path.join(dataDir, 'pools', 'local', 'img-deb.qcow2');

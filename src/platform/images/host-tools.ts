@@ -57,25 +57,49 @@ export function repoRoot(): string {
   throw new Error('cannot find the typevisor repository root (package.json + scripts/)');
 }
 
-/** Serializes builds that share a cache directory (two image builds, or two test runs). */
+/** Whether the process that wrote a lock's owner file is gone (so the lock is stale). */
+async function lockOwnerGone(lockDir: string): Promise<boolean> {
+  const owner = await fs.readFile(path.join(lockDir, 'owner'), 'utf8').catch(() => undefined);
+  if (owner === undefined) {
+    // Between mkdir and writing the owner file, or a lock from before owners were recorded: judge by age.
+    const st = await fs.stat(lockDir).catch(() => null);
+    return st !== null && Date.now() - st.mtimeMs > 60_000;
+  }
+  const pid = Number.parseInt(owner, 10);
+  if (!Number.isInteger(pid) || pid <= 0) return true;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/**
+ * Serializes builds that share a cache directory (two image builds, or two test runs). The lock is a directory
+ * holding its owner's pid: a builder that was killed leaves it behind, and the next one takes it over at once
+ * instead of waiting for it to age.
+ */
 export async function withDirLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   await fs.mkdir(dir, { recursive: true });
-  const lockFile = path.join(dir, '.lock');
+  const lockDir = path.join(dir, '.lock');
   for (;;) {
     try {
-      await fs.mkdir(lockFile);
+      await fs.mkdir(lockDir);
+      await fs.writeFile(path.join(lockDir, 'owner'), String(process.pid));
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      // A lock older than 2 hours is from a crashed builder.
-      const st = await fs.stat(lockFile).catch(() => null);
-      if (st && Date.now() - st.mtimeMs > 2 * 3600_000) await fs.rm(lockFile, { recursive: true, force: true });
+      if (await lockOwnerGone(lockDir)) {
+        await fs.rm(lockDir, { recursive: true, force: true });
+        continue;
+      }
       await new Promise((r) => setTimeout(r, 500));
     }
   }
   try {
     return await fn();
   } finally {
-    await fs.rm(lockFile, { recursive: true, force: true });
+    await fs.rm(lockDir, { recursive: true, force: true });
   }
 }
