@@ -73,11 +73,6 @@ test(`${recipe}: cloud-init sets the hostname and installs the SSH key; the base
   const log = task.log as string[];
   const warm = log.some((l) => /(debootstrap result|root filesystem) cached/.test(l));
   console.log(`# ${recipe} image build: ${((Date.now() - t0) / 1000).toFixed(0)} s (${warm ? 'warm' : 'cold'} cache)`);
-  const prewarm = warm && process.env['TYPEVISOR_DEBIAN_PREWARM'] === '1' ? readPrewarmReport() : undefined;
-  if (prewarm && !prewarm.cached) {
-    console.log(`#   its root filesystem was built by this suite run in the background: cold build ${prewarm.seconds.toFixed(0)} s`);
-    for (const line of prewarm.phases) console.log(`#   ${line}`);
-  }
   for (const line of log.filter((l) => /(mmdebstrap|build) phases:/.test(l))) console.log(`#   ${line.slice(line.indexOf(' ') + 1)}`);
   console.log(`#   qcow2 import + check: ${logSpan(log, /storing the disk as volume/, /image deb ready/)} s`);
   const basePath = path.join(dataDir, 'pools', 'local', 'img-deb.qcow2');
@@ -134,6 +129,13 @@ test(`${recipe}: cloud-init sets the hostname and installs the SSH key; the base
   await waitForTask(d.url, d.token, stop.json.task.id, 120_000);
   await waitForState(d.url, d.token, 'deb-vm', 'stopped');
   console.log(`# ${recipe} ACPI power-off: ${((Date.now() - stopT0) / 1000).toFixed(0)} s`);
+  // Read at the end: the background build writes its report after its own initramfs and mkfs, which run after it
+  // released the cache lock this test's build waited on.
+  const prewarm = warm && process.env['TYPEVISOR_DEBIAN_PREWARM'] === '1' ? readPrewarmReport() : undefined;
+  if (prewarm && !prewarm.cached) {
+    console.log(`# ${recipe} root filesystem built by this suite run in the background: cold build ${prewarm.seconds.toFixed(0)} s`);
+    for (const line of prewarm.phases) console.log(`#   ${line}`);
+  }
   assert.equal((await api('DELETE', '/api/v1/vms/deb-vm')).status, 204);
   assert.equal(sha256(basePath), baseSum, 'the base image is unchanged');
   assert.equal((await api('DELETE', '/api/v1/networks/tvtest-deb')).status, 204);
