@@ -2,6 +2,12 @@
 import { checkDiskRange, DiskRangeError, type DiskBackend, type DiskFileIdentity } from '../devices/virtio/block/backend.js';
 import { ImageFile } from './image-file.js';
 
+function totalLength(buffers: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const b of buffers) n += b.length;
+  return n;
+}
+
 export class RawDisk implements DiskBackend {
   readonly sizeBytes: number;
   readonly readonly: boolean;
@@ -28,6 +34,17 @@ export class RawDisk implements DiskBackend {
     this.checkWritable();
     checkDiskRange(this.sizeBytes, offset, from.length);
     this.file.writeAt(offset, from);
+  }
+
+  readv(offset: number, into: readonly Uint8Array[]): void {
+    checkDiskRange(this.sizeBytes, offset, totalLength(into));
+    this.file.readvAt(offset, into);
+  }
+
+  writev(offset: number, from: readonly Uint8Array[]): void {
+    this.checkWritable();
+    checkDiskRange(this.sizeBytes, offset, totalLength(from));
+    this.file.writevAt(offset, from);
   }
 
   flush(): void {

@@ -49,6 +49,9 @@ export interface NativeAddon {
   shutdown(fd: number, how: number): number;
   setNonBlocking(fd: number, on: boolean): number;
   writev(fd: number, buffers: readonly ArrayBufferView[]): number;
+  /** preadv(2)/pwritev(2): 1..1024 buffers; bytes moved or -errno. */
+  preadv(fd: number, buffers: readonly ArrayBufferView[], offset: number): number;
+  pwritev(fd: number, buffers: readonly ArrayBufferView[], offset: number): number;
   strerror(errno: number): string;
   /** lseek(2): the new offset or -errno; used with SEEK_DATA / SEEK_HOLE. Absent from addons built before it was added. */
   lseek?(fd: number, offset: number, whence: number): number;

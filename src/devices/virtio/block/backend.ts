@@ -29,6 +29,12 @@ export interface DiskBackend {
   /** Fill `into` with the bytes at [offset, offset + into.length). */
   read(offset: number, into: Uint8Array): void;
   write(offset: number, from: Uint8Array): void;
+  /**
+   * Optional vectored forms: the buffers one after another from `offset`, as the same reads or writes buffer by
+   * buffer would, in fewer system calls (a request's guest buffers are often page-sized pieces).
+   */
+  readv?(offset: number, into: readonly Uint8Array[]): void;
+  writev?(offset: number, from: readonly Uint8Array[]): void;
   /** Make every completed write durable (fdatasync), metadata included. Returns only once it is. */
   flush(): void;
   /** The range's contents may be dropped; later reads return either old data or zeroes. */

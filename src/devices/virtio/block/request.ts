@@ -105,11 +105,15 @@ export class BlockRequestHandler {
       case BlockRequestType.IN: {
         if (reader.remaining !== 0) throw new RequestFailure(BlockStatus.IOERR, 'read request carries device-readable data');
         const offset = this.checkRange(sector, dataLength);
-        const writer = new ChainWriter(memory, dataBuffers);
-        let at = offset;
-        for (const view of writer.views(dataLength)) {
-          this.backend.read(at, view);
-          at += view.length;
+        const views = new ChainWriter(memory, dataBuffers).views(dataLength);
+        if (this.backend.readv && views.length > 1) {
+          this.backend.readv(offset, views);
+        } else {
+          let at = offset;
+          for (const view of views) {
+            this.backend.read(at, view);
+            at += view.length;
+          }
         }
         this.counters.readRequests++;
         this.counters.readBytes += dataLength;
@@ -119,10 +123,16 @@ export class BlockRequestHandler {
         if (dataLength !== 0) throw new RequestFailure(BlockStatus.IOERR, 'write request has device-writable data buffers');
         this.checkWritable();
         const length = reader.remaining;
-        let at = this.checkRange(sector, length);
-        for (const view of reader.views(length)) {
-          this.backend.write(at, view);
-          at += view.length;
+        const offset = this.checkRange(sector, length);
+        const views = reader.views(length);
+        if (this.backend.writev && views.length > 1) {
+          this.backend.writev(offset, views);
+        } else {
+          let at = offset;
+          for (const view of views) {
+            this.backend.write(at, view);
+            at += view.length;
+          }
         }
         this.counters.writeRequests++;
         this.counters.writeBytes += length;
