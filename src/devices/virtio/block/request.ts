@@ -53,6 +53,24 @@ export interface BlockRequestResult {
   readonly error?: string;
 }
 
+/**
+ * A request's buffers, one after another from `offset`: in one vectored backend call when the backend has one and
+ * there is more than one buffer, otherwise buffer by buffer.
+ */
+function transferBuffers(
+  offset: number,
+  views: readonly Uint8Array[],
+  vectored: ((offset: number, views: readonly Uint8Array[]) => void) | undefined,
+  single: (offset: number, view: Uint8Array) => void,
+): void {
+  if (vectored && views.length > 1) return vectored(offset, views);
+  let at = offset;
+  for (const view of views) {
+    single(at, view);
+    at += view.length;
+  }
+}
+
 export class BlockRequestHandler {
   readonly counters = emptyBlockCounters();
   private readonly capacityBytes: number;
@@ -106,15 +124,8 @@ export class BlockRequestHandler {
         if (reader.remaining !== 0) throw new RequestFailure(BlockStatus.IOERR, 'read request carries device-readable data');
         const offset = this.checkRange(sector, dataLength);
         const views = new ChainWriter(memory, dataBuffers).views(dataLength);
-        if (this.backend.readv && views.length > 1) {
-          this.backend.readv(offset, views);
-        } else {
-          let at = offset;
-          for (const view of views) {
-            this.backend.read(at, view);
-            at += view.length;
-          }
-        }
+        const backend = this.backend;
+        transferBuffers(offset, views, backend.readv && ((at, v) => backend.readv!(at, v)), (at, v) => backend.read(at, v));
         this.counters.readRequests++;
         this.counters.readBytes += dataLength;
         return dataLength;
@@ -124,16 +135,8 @@ export class BlockRequestHandler {
         this.checkWritable();
         const length = reader.remaining;
         const offset = this.checkRange(sector, length);
-        const views = reader.views(length);
-        if (this.backend.writev && views.length > 1) {
-          this.backend.writev(offset, views);
-        } else {
-          let at = offset;
-          for (const view of views) {
-            this.backend.write(at, view);
-            at += view.length;
-          }
-        }
+        const backend = this.backend;
+        transferBuffers(offset, reader.views(length), backend.writev && ((at, v) => backend.writev!(at, v)), (at, v) => backend.write(at, v));
         this.counters.writeRequests++;
         this.counters.writeBytes += length;
         return 0;
