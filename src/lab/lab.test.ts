@@ -87,3 +87,24 @@ test('runInLab: bad options are refused before anything boots', async () => {
   await assert.rejects(runInLab({ script: 'true', timeoutMs: 1000, shareWritable: ['/tmp/a b'] }), /without spaces/);
   await assert.rejects(runInLab({ script: 'true', timeoutMs: 1000, env: { 'BAD-NAME': 'x' } }), /invalid environment variable name: BAD-NAME/);
 });
+
+test('a soft lockup or panic of L1 itself is a lab fault (retried in a fresh L1); a failing script is not', async () => {
+  const lockedUp: QemuRun = {
+    ...finished,
+    console: 'TYPEVISOR-LAB-READY\n[lab-scenarios +25.1s] done\n[   56.822081] watchdog: BUG: soft lockup - CPU#1 stuck for 26s! [node:154]\n[   57.1] Kernel panic - not syncing: softlockup: hung tasks\n',
+    qemuExit: 'status 0',
+  };
+  await withResults({}, async (dir) => {
+    await assert.rejects(interpretLabRun(lockedUp, dir, 60_000), (error: unknown) => {
+      assert.ok(error instanceof LabError);
+      assert.match(error.labFault ?? '', /^watchdog: BUG: soft lockup - CPU#1 stuck for 26s! \[node:154\]$/);
+      return true;
+    });
+    const scriptFailed = { ...finished, console: 'TYPEVISOR-LAB-READY\nsome error\n', timedOut: true };
+    await assert.rejects(interpretLabRun(scriptFailed, dir, 60_000), (error: unknown) => {
+      assert.ok(error instanceof LabError);
+      assert.equal(error.labFault, undefined);
+      return true;
+    });
+  });
+});

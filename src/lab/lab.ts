@@ -41,6 +41,11 @@ export interface LabOptions {
   readonly queueTimeoutMs?: number;
   /** Called with each chunk of L1's console output as it arrives (e.g. process.stdout.write for live logs). */
   readonly onConsole?: (chunk: string) => void;
+  /**
+   * Runs to try again when L1's own kernel fails under the script (a soft lockup or panic in L1, see LAB_FAULT):
+   * default 1. The script runs again from the start in a fresh L1, so it must not depend on a previous attempt.
+   */
+  readonly labFaultRetries?: number;
 }
 
 export interface LabResult {
@@ -70,7 +75,18 @@ export class LabError extends Error {
     super(`${message}\n--- L1 console (last lines) ---\n${lastLines(console, 40)}`);
     this.name = 'LabError';
   }
+
+  /** L1's kernel itself failed (not the script, not typevisor): what a retry in a fresh L1 is for. */
+  get labFault(): string | undefined {
+    return LAB_FAULT.exec(this.console)?.[0];
+  }
 }
+
+/**
+ * L1 kernel failures that no program inside it can cause: a CPU stuck in L1's kernel (with softlockup_panic=1 the
+ * kernel then panics) or another panic of L1's kernel.
+ */
+export const LAB_FAULT = /watchdog: BUG: soft lockup[^\r\n]*|Kernel panic - not syncing[^\r\n]*/;
 
 /**
  * The modules L1's initramfs loads: virtio PCI + 9p for the shares, overlay for a writable root, and KVM. Every
@@ -126,8 +142,23 @@ function validatePath(path: string, what: string): void {
   }
 }
 
-/** Boot L1 under QEMU TCG, run `script` inside with real /dev/kvm, and return its exit code and output. */
+/**
+ * Boot L1 under QEMU TCG, run `script` inside with real /dev/kvm, and return its exit code and output. A run that
+ * ends in an L1 kernel fault (LabError.labFault) is tried again in a fresh L1, `labFaultRetries` times (default 1).
+ */
 export async function runInLab(options: LabOptions): Promise<LabResult> {
+  for (let retriesLeft = options.labFaultRetries ?? 1; ; retriesLeft--) {
+    try {
+      return await runInLabOnce(options);
+    } catch (error) {
+      const fault = error instanceof LabError ? error.labFault : undefined;
+      if (fault === undefined || retriesLeft <= 0) throw error;
+      process.stderr.write(`lab: L1's kernel failed (${fault.trim()}); running the script again in a fresh L1\n`);
+    }
+  }
+}
+
+async function runInLabOnce(options: LabOptions): Promise<LabResult> {
   if (!(options.timeoutMs > 0)) throw new Error(`lab: timeoutMs must be positive, got ${options.timeoutMs}`);
   const cpus = options.cpus ?? 2;
   const memoryMiB = options.memoryMiB ?? 4096;

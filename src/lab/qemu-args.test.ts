@@ -27,7 +27,7 @@ test('qemuLabArgs: TCG with -cpu max (emulated SVM), q35, no NIC, no reboot, ser
   assert.ok(args.includes('-no-reboot') && args.includes('-nographic'));
   assert.deepEqual(valueOf(args, '-kernel'), ['/k/vmlinux']);
   assert.deepEqual(valueOf(args, '-initrd'), ['/k/initrd.cpio.gz']);
-  assert.deepEqual(valueOf(args, '-append'), ['console=ttyS0 panic=-1 quiet mitigations=off']);
+  assert.deepEqual(valueOf(args, '-append'), ['console=ttyS0 panic=-1 softlockup_panic=1 quiet mitigations=off']);
 });
 
 test('qemuLabArgs: host root read-only, results and shares writable, all with multidevs=remap', () => {
@@ -37,7 +37,7 @@ test('qemuLabArgs: host root read-only, results and shares writable, all with mu
     'local,path=/r/run-1,mount_tag=results,security_model=none,multidevs=remap',
     'local,path=/work/main/test-output,mount_tag=rw0,security_model=none,multidevs=remap',
   ]);
-  assert.deepEqual(valueOf(args, '-append'), ['console=ttyS0 panic=-1 quiet mitigations=off loglevel=7']);
+  assert.deepEqual(valueOf(args, '-append'), ['console=ttyS0 panic=-1 softlockup_panic=1 quiet mitigations=off loglevel=7']);
 });
 
 test('qemuLabArgs: commas in paths are doubled for QEMU; bad mount tags are refused', () => {
