@@ -69,7 +69,8 @@ async function boot(
       }
     });
     child.on('error', reject);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': QEMU can exit before its last console lines have been read from the pipe.
+    child.on('close', (code) => {
       clearTimeout(timer);
       resolvePromise({ lines, exitCode: stopped ? null : code, elapsedMs: Date.now() - started });
     });

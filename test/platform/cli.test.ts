@@ -34,7 +34,8 @@ function cli(args: string[], opts: { env?: Record<string, string>; stdin?: strin
     p.stdout.on('data', (b: Buffer) => (stdout += b));
     p.stderr.on('data', (b: Buffer) => (stderr += b));
     p.stdin.end(opts.stdin ?? '');
-    p.on('exit', (code) => resolve({ code, stdout, stderr }));
+    // 'close', not 'exit': the process can exit before its last output has been read from the pipes.
+    p.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 
