@@ -296,14 +296,15 @@ const CONSOLE_KEPT_HEAD = 256 * 1024;
  */
 const liveGroups = new Set<number>();
 let signalHandlersInstalled = false;
-function killLiveGroups(): void {
-  for (const pid of liveGroups) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
+function killProcessGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // The group is already gone.
   }
+}
+function killLiveGroups(): void {
+  for (const pid of liveGroups) killProcessGroup(pid);
   liveGroups.clear();
 }
 function trackGroup(pid: number): void {
@@ -327,11 +328,7 @@ function runQemu(args: readonly string[], options: LabOptions, resultsDir: strin
     const spawned = performance.now();
     const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const killGroup = (): void => {
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // The group is already gone.
-      }
+      if (child.pid !== undefined) killProcessGroup(child.pid);
     };
     if (child.pid !== undefined) trackGroup(child.pid);
     let started: number | undefined;

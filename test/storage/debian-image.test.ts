@@ -17,7 +17,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { call, cleanup, ConsoleReader, openWs, startDaemon, tempDataDir, waitForState, waitForTask, type DaemonProcess } from '../platform/helpers.js';
-import { repoRoot } from '../../src/platform/images/host-tools.js';
 import { imageCacheDir, PREWARM_REPORT, type PrewarmReport } from './prewarm-debian-image.js';
 
 const run = promisify(execFile);
@@ -40,7 +39,7 @@ function readPrewarmReport(): PrewarmReport | undefined {
 
 before(async () => {
   if (!isRoot) return;
-  process.env['TYPEVISOR_IMAGE_CACHE'] ??= path.join(repoRoot(), '.cache', 'images');
+  process.env['TYPEVISOR_IMAGE_CACHE'] ??= imageCacheDir();
   dataDir = tempDataDir();
   d = await startDaemon({ dataDir });
 });

@@ -57,16 +57,13 @@ export interface BlockRequestResult {
  * A request's buffers, one after another from `offset`: in one vectored backend call when the backend has one and
  * there is more than one buffer, otherwise buffer by buffer.
  */
-function transferBuffers(
-  offset: number,
-  views: readonly Uint8Array[],
-  vectored: ((offset: number, views: readonly Uint8Array[]) => void) | undefined,
-  single: (offset: number, view: Uint8Array) => void,
-): void {
-  if (vectored && views.length > 1) return vectored(offset, views);
+function transferBuffers(backend: DiskBackend, direction: 'read' | 'write', offset: number, views: readonly Uint8Array[]): void {
+  const vectored = direction === 'read' ? backend.readv : backend.writev;
+  if (vectored && views.length > 1) return vectored.call(backend, offset, views);
+  const single = direction === 'read' ? backend.read : backend.write;
   let at = offset;
   for (const view of views) {
-    single(at, view);
+    single.call(backend, at, view);
     at += view.length;
   }
 }
@@ -123,9 +120,7 @@ export class BlockRequestHandler {
       case BlockRequestType.IN: {
         if (reader.remaining !== 0) throw new RequestFailure(BlockStatus.IOERR, 'read request carries device-readable data');
         const offset = this.checkRange(sector, dataLength);
-        const views = new ChainWriter(memory, dataBuffers).views(dataLength);
-        const backend = this.backend;
-        transferBuffers(offset, views, backend.readv && ((at, v) => backend.readv!(at, v)), (at, v) => backend.read(at, v));
+        transferBuffers(this.backend, 'read', offset, new ChainWriter(memory, dataBuffers).views(dataLength));
         this.counters.readRequests++;
         this.counters.readBytes += dataLength;
         return dataLength;
@@ -135,8 +130,7 @@ export class BlockRequestHandler {
         this.checkWritable();
         const length = reader.remaining;
         const offset = this.checkRange(sector, length);
-        const backend = this.backend;
-        transferBuffers(offset, reader.views(length), backend.writev && ((at, v) => backend.writev!(at, v)), (at, v) => backend.write(at, v));
+        transferBuffers(this.backend, 'write', offset, reader.views(length));
         this.counters.writeRequests++;
         this.counters.writeBytes += length;
         return 0;
