@@ -7,6 +7,7 @@ import type { GuestMemory } from '../memory/guest-memory.js';
 import {
   ACPI_SCI_IRQ,
   COM1_IRQ,
+  I8042_KBD_IRQ,
   PCI_CONFIG_ADDRESS_PORT,
   PCI_ECAM_SIZE,
   PCI_ECAM_START,
@@ -50,7 +51,7 @@ export class DeviceManager {
 
   constructor(readonly options: DeviceManagerOptions) {
     this.legacy = new LegacyDevices({
-      irqs: { com1: options.router.legacyLine(COM1_IRQ), sci: options.router.legacyLine(ACPI_SCI_IRQ) },
+      irqs: { com1: options.router.legacyLine(COM1_IRQ), sci: options.router.legacyLine(ACPI_SCI_IRQ), keyboard: options.router.legacyLine(I8042_KBD_IRQ) },
       onSerialOutput: (bytes) => options.onConsoleOutput(bytes),
       onReset: () => options.onReset('the guest reset the machine (i8042 or ACPI reset register)'),
       onPowerOff: () => options.onPowerOff(),
