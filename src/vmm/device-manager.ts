@@ -90,6 +90,11 @@ export class DeviceManager {
     this.legacy.acpiPm.pressPowerButton();
   }
 
+  /** Types Ctrl+Alt+Del on the PS/2 keyboard (dropped, like real keystrokes, if the guest disabled the keyboard). */
+  pressCtrlAltDel(): void {
+    this.legacy.i8042.sendCtrlAltDel();
+  }
+
   save(): DevicesStateV1 {
     return {
       version: 1,

@@ -44,6 +44,7 @@ export interface DeviceWorkerData {
 export type DeviceCommand =
   | { type: 'console-input'; bytes: Uint8Array }
   | { type: 'power-button' }
+  | { type: 'ctrl-alt-del' }
   | { type: 'save'; id: number }
   | { type: 'dump'; id: number }
   | { type: 'balloon-set'; id: number; targetMiB: number }
@@ -211,6 +212,7 @@ function main(data: DeviceWorkerData): void {
           if (trace) writeSync(2, `typevisor-trace: control ${cmd.type}\n`);
           if (cmd.type === 'console-input') devices.consoleInput(cmd.bytes);
           else if (cmd.type === 'power-button') devices.pressPowerButton();
+          else if (cmd.type === 'ctrl-alt-del') devices.pressCtrlAltDel();
           else if (cmd.type === 'dump') {
             const lines = [];
             for (let k = Math.max(1, served - RECENT + 1); k <= served; k++) lines.push(describeExit(k));

@@ -375,6 +375,10 @@ export class Machine extends EventEmitter {
     this.command({ type: 'power-button' });
   }
 
+  sendCtrlAltDel(): void {
+    this.command({ type: 'ctrl-alt-del' });
+  }
+
   /** Kicks every vCPU out of KVM_RUN: immediate_exit for one that is about to enter, a signal for one inside. */
   private kickAll(): void {
     this.vcpus.forEach((v, i) => {

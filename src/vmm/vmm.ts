@@ -185,13 +185,12 @@ export class Vmm extends EventEmitter {
   }
 
   /**
-   * Ctrl-Alt-Del needs a PS/2 keyboard behind the i8042, which typevisor does
-   * not model (the controller only carries the reset line): say so plainly and
-   * name the actions that do work.
+   * Ctrl+Alt+Del typed on the i8042's PS/2 keyboard, as Firecracker's SendCtrlAltDel: a Linux guest reboots
+   * (its keyboard driver calls ctrl_alt_del(): a restart, or SIGINT to init once init asked for that).
    */
   ctrlAltDel(): void {
     this.require('SendCtrlAltDel', 'running');
-    throw new ConfigError('action_type', 'SendCtrlAltDel is not supported: this VM has no PS/2 keyboard; use PowerButton (clean ACPI shutdown) or Reset');
+    this.machine!.sendCtrlAltDel();
   }
 
   sendConsoleInput(bytes: Uint8Array): void {

@@ -5,6 +5,8 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../helpers/repo.js';
@@ -16,6 +18,11 @@ export interface Scenario {
   /** Bytes written to the VMM's stdin after `inputAfter` appears on stdout. */
   input?: string;
   inputAfter?: string;
+  /**
+   * A control-API action (PUT /actions {action_type}) sent once `after` appears on stdout; the runner adds
+   * `--api-sock` with a socket under the system's temporary directory (Unix sockets cannot live on the lab's 9p share).
+   */
+  action?: { after: string; actionType: string };
   timeoutMs: number;
 }
 
@@ -28,12 +35,18 @@ export interface ScenarioResult {
   durationMs: number;
   /** Milliseconds from spawn until `marker` first appeared on stdout, if given. */
   markerMs?: number | undefined;
+  /** The HTTP status the control API gave the scenario's action, or the error sending it. */
+  actionResult?: string | undefined;
   timedOut: boolean;
 }
 
 export function runScenario(s: Scenario, marker?: string): Promise<ScenarioResult> {
   const started = performance.now();
-  const child = spawn(process.execPath, [join(repoRoot(), 'bin/typevisor.js'), 'run', ...s.args], {
+  const apiSock = s.action ? join(tmpdir(), `tv-scenario-${process.pid}-${s.name}.sock`) : undefined;
+  const extra = apiSock ? ['--api-sock', apiSock] : [];
+  let actionResult: string | undefined;
+  let actionSent = false;
+  const child = spawn(process.execPath, [join(repoRoot(), 'bin/typevisor.js'), 'run', ...extra, ...s.args], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -46,6 +59,10 @@ export function runScenario(s: Scenario, marker?: string): Promise<ScenarioResul
     if (s.input !== undefined && !inputSent && (!s.inputAfter || stdout.includes(s.inputAfter))) {
       inputSent = true;
       child.stdin.write(s.input);
+    }
+    if (s.action && apiSock && !actionSent && stdout.includes(s.action.after)) {
+      actionSent = true;
+      sendAction(apiSock, s.action.actionType).then((r) => (actionResult = r), (e: Error) => (actionResult = `error: ${e.message}`));
     }
   });
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
@@ -70,9 +87,24 @@ export function runScenario(s: Scenario, marker?: string): Promise<ScenarioResul
         stderr,
         durationMs: performance.now() - started,
         markerMs,
+        actionResult,
         timedOut,
       });
     });
+  });
+}
+
+/** PUT /actions on a VMM's control socket; resolves with the status line and body. */
+function sendAction(socketPath: string, actionType: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const body = JSON.stringify({ action_type: actionType });
+    const req = request({ socketPath, path: '/actions', method: 'PUT', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString('utf8')));
+      res.on('end', () => resolve(`${res.statusCode ?? 0} ${text}`.trim()));
+    });
+    req.on('error', reject);
+    req.end(body);
   });
 }
 

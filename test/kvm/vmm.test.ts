@@ -27,6 +27,7 @@ echo "TVL: $(grep MemTotal /proc/meminfo | tr -s ' ')"
 case "$(cat /proc/cmdline)" in
   *tvl.mode=reboot*) echo "TVL: rebooting"; reboot -f ;;
   *tvl.mode=panic*) echo "TVL: panicking"; echo 1 > /proc/sys/kernel/sysrq; echo c > /proc/sysrq-trigger ;;
+  *tvl.mode=cad*) echo "TVL: waiting for ctrl-alt-del"; sleep 200; echo "TVL: no ctrl-alt-del came" ;;
 esac
 echo "TVL: type something"
 read -r line
@@ -86,6 +87,9 @@ describe(`typevisor run on real KVM`, { timeout: 1_500_000 }, () => {
         inputAfter: 'TVL: type something',
       }),
       lx('lx-panic', kernels.cloud.bzImage, ['--memory', '256'], 'tvl.mode=panic'),
+      lx('lx-ctrl-alt-del', kernels.cloud.bzImage, ['--memory', '256'], 'tvl.mode=cad', {
+        action: { after: 'TVL: waiting for ctrl-alt-del', actionType: 'SendCtrlAltDel' },
+      }),
     ];
     const runHere = flavour.hardwareKvm;
     const list = runHere || flavour.kind !== 'pvm' ? [...tier2, ...tier3] : tier2;
@@ -168,6 +172,14 @@ describe(`typevisor run on real KVM`, { timeout: 1_500_000 }, () => {
     const r = result('lx-vmlinux');
     assert.equal(r.status, 0, show(r));
     assert.match(r.stdout, /TVL: got \[elf\]/, show(r));
+  });
+
+  test('SendCtrlAltDel through the control API: the guest keyboard driver reboots the guest, the VMM exits 0', () => {
+    const r = result('lx-ctrl-alt-del');
+    assert.match(r.actionResult ?? '', /^204\b/, `action answered ${r.actionResult}\n${show(r)}`);
+    assert.equal(r.status, 0, show(r));
+    assert.doesNotMatch(r.stdout, /no ctrl-alt-del came/, show(r));
+    assert.match(r.stderr, /guest reset/, show(r));
   });
 
   test('a guest panic with panic=-1 ends the VMM and says so', () => {
