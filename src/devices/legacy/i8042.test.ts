@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { RecordingIrqLine } from '../interrupts.js';
 import { Bus } from '../bus.js';
 import { I8042_COMMAND_PORT, I8042_DATA_PORT } from '../../arch/x86_64/layout.js';
-import { I8042, I8042Command, I8042Ctr, I8042PortOffset, I8042Status, NO_DEVICE_RESPONSE } from './i8042.js';
+import { I8042, I8042Command, I8042Ctr, I8042PortOffset, I8042Status, KEYBOARD_ID, KeyboardCommand, KeyboardReply, NO_DEVICE_RESPONSE } from './i8042.js';
 
 function setup() {
   const kbdIrq = new RecordingIrqLine();
@@ -80,17 +80,66 @@ test('AUX loopback (0xD3) returns the byte with AUX_DATA and raises IRQ 12 when 
   assert.equal(t.data(), 0x1c);
 });
 
-test('bytes for the absent keyboard or mouse are answered 0xFE with TIMEOUT at once', () => {
+test('the absent mouse answers 0xFE with TIMEOUT at once; the keyboard ACKs its commands', () => {
   const t = setup();
-  t.outb(I8042_DATA_PORT, 0xff); // keyboard reset
-  assert.equal(t.status() & (I8042Status.OUTPUT_FULL | I8042Status.TIMEOUT), I8042Status.OUTPUT_FULL | I8042Status.TIMEOUT);
-  assert.equal(t.data(), NO_DEVICE_RESPONSE);
-  assert.equal(t.kbdIrq.pulses, 1, 'CTR default has KBD_INT');
+  t.outb(I8042_DATA_PORT, KeyboardCommand.RESET);
+  assert.equal(t.status() & (I8042Status.OUTPUT_FULL | I8042Status.TIMEOUT), I8042Status.OUTPUT_FULL);
+  assert.deepEqual([t.data(), t.data()], [KeyboardReply.ACK, KeyboardReply.SELF_TEST_PASSED]);
+  assert.equal(t.kbdIrq.pulses, 2, 'CTR default has KBD_INT: one pulse per byte');
   t.command(I8042Command.WRITE_AUX_DEVICE);
   t.outb(I8042_DATA_PORT, 0xf2);
-  assert.equal(t.status() & I8042Status.AUX_DATA, I8042Status.AUX_DATA);
+  assert.equal(t.status() & (I8042Status.AUX_DATA | I8042Status.TIMEOUT), I8042Status.AUX_DATA | I8042Status.TIMEOUT);
   assert.equal(t.data(), NO_DEVICE_RESPONSE);
   assert.equal(t.auxIrq.pulses, 0, 'AUX_INT is off by default');
+});
+
+test("keyboard: atkbd's probe sequence (GETID, set 2, LEDs, rate, enable) and bad bytes", () => {
+  const t = setup();
+  const send = (...bytes: number[]) => {
+    for (const b of bytes) t.outb(I8042_DATA_PORT, b);
+    const got: number[] = [];
+    while (t.status() & I8042Status.OUTPUT_FULL) got.push(t.data());
+    return got;
+  };
+  assert.deepEqual(send(KeyboardCommand.GET_ID), [KeyboardReply.ACK, ...KEYBOARD_ID]);
+  assert.deepEqual(send(KeyboardCommand.DISABLE), [KeyboardReply.ACK]);
+  assert.deepEqual(send(KeyboardCommand.SCANCODE_SET, 2), [KeyboardReply.ACK, KeyboardReply.ACK]);
+  assert.deepEqual(send(KeyboardCommand.SCANCODE_SET, 0), [KeyboardReply.ACK, KeyboardReply.ACK, 2]);
+  assert.deepEqual(send(KeyboardCommand.SET_LEDS, 0x07), [KeyboardReply.ACK, KeyboardReply.ACK]);
+  assert.deepEqual(send(KeyboardCommand.SET_TYPEMATIC, 0x20), [KeyboardReply.ACK, KeyboardReply.ACK]);
+  assert.equal(t.kbc.sendCtrlAltDel(), false, 'scanning is off after DISABLE: keys are dropped');
+  assert.deepEqual(send(KeyboardCommand.ENABLE), [KeyboardReply.ACK]);
+  assert.deepEqual(send(KeyboardCommand.ECHO), [KeyboardReply.ECHO]);
+  assert.deepEqual(send(KeyboardCommand.SCANCODE_SET, 9), [KeyboardReply.ACK, KeyboardReply.RESEND], 'no scancode set 9');
+  assert.deepEqual(send(0x42), [KeyboardReply.RESEND], 'not a command');
+  assert.deepEqual(send(KeyboardCommand.RESEND), [KeyboardReply.RESEND], 'RESEND repeats the last byte sent');
+  // A command byte while a parameter is awaited starts the new command.
+  assert.deepEqual(send(KeyboardCommand.SET_LEDS, KeyboardCommand.GET_ID), [KeyboardReply.ACK, KeyboardReply.ACK, ...KEYBOARD_ID]);
+});
+
+test('Ctrl+Alt+Del: set 1 through the translating controller, set 2 without translation; each byte interrupts', () => {
+  const t = setup();
+  const drain = () => {
+    const got: number[] = [];
+    while (t.status() & I8042Status.OUTPUT_FULL) got.push(t.data());
+    return got;
+  };
+  const before = t.kbdIrq.pulses;
+  assert.equal(t.kbc.sendCtrlAltDel(), true);
+  // Ctrl, Alt, Del pressed; Del, Alt, Ctrl released (set 1: break = make | 0x80).
+  assert.deepEqual(drain(), [0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d]);
+  assert.equal(t.kbdIrq.pulses - before, 8);
+  // Linux with i8042.direct clears XLATE: the keyboard's own set 2 (break = 0xF0 before the last byte).
+  t.command(I8042Command.READ_RAM_FIRST);
+  const ctr = t.data();
+  t.command(I8042Command.WRITE_RAM_FIRST);
+  t.outb(I8042_DATA_PORT, ctr & ~I8042Ctr.XLATE);
+  t.kbc.sendCtrlAltDel();
+  assert.deepEqual(drain(), [0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0, 0x11, 0xf0, 0x14]);
+  // A keyboard port disabled in the command byte types nothing.
+  t.command(I8042Command.KBD_DISABLE);
+  assert.equal(t.kbc.sendCtrlAltDel(), false);
+  assert.deepEqual(drain(), []);
 });
 
 test('queued bytes each raise an interrupt when they reach the head', () => {
@@ -148,12 +197,28 @@ test('save/restore round trip, including a command waiting for its data byte', (
   assert.throws(() => b.kbc.restore({ ...saved, version: 3 }), /version/);
   assert.throws(() => b.kbc.restore({ ...saved, ram: [1] }), /ram/);
   assert.throws(() => b.kbc.restore({ ...saved, output: [{ value: 999, aux: false, timeout: false }] }), /output/);
+  assert.throws(() => b.kbc.restore({ ...saved, keyboard: { ...saved.keyboard, scancodeSet: 7 } }), /keyboard/);
+});
+
+test('the keyboard state survives save/restore; a state from before the keyboard existed restores with defaults', () => {
+  const a = setup();
+  a.outb(I8042_DATA_PORT, KeyboardCommand.DISABLE);
+  a.outb(I8042_DATA_PORT, KeyboardCommand.SCANCODE_SET); // waiting for its parameter
+  const saved = JSON.parse(JSON.stringify(a.kbc.save()));
+  const b = setup();
+  b.kbc.restore(saved);
+  assert.deepEqual(b.kbc.save(), a.kbc.save());
+  assert.equal(b.kbc.sendCtrlAltDel(), false, 'scanning stays off');
+  const { keyboard: _dropped, ...old } = saved;
+  const c = setup();
+  c.kbc.restore(old);
+  assert.deepEqual(c.kbc.save().keyboard, { scanning: true, scancodeSet: 2, pendingCommand: null, lastSent: KeyboardReply.ACK });
 });
 
 // A replay of Linux's i8042 probe (drivers/input/serio/i8042.c: i8042_controller_check, _selftest, _init,
 // i8042_check_aux, port setup): every expected answer must be there at once (no timeouts), and the AUX IRQ test
 // must see IRQ 12.
-test('Linux i8042 probe: no timeouts, AUX loop and AUX IRQ test pass, absent devices fail fast', () => {
+test('Linux i8042 probe: no timeouts, AUX loop and AUX IRQ test pass, the keyboard answers, the absent mouse fails fast', () => {
   const t = setup();
   const command = (cmd: number, params: number[] = [], answers = 0, auxLoop = false): number[] => {
     assert.equal(t.status() & I8042Status.INPUT_FULL, 0, 'input buffer free');
@@ -195,12 +260,12 @@ test('Linux i8042 probe: no timeouts, AUX loop and AUX IRQ test pass, absent dev
   assert.deepEqual(command(I8042Command.KBD_TEST, [], 1), [0x00]);
   ctr = (ctr & ~I8042Ctr.KBD_DISABLE) | I8042Ctr.KBD_INT;
   command(I8042Command.WRITE_RAM_FIRST, [ctr]);
-  // atkbd/psmouse probes: the absent devices answer at once with an interrupt
+  // atkbd probes the keyboard, which answers; psmouse probes the absent mouse, which fails at once
   const kbdPulses = t.kbdIrq.pulses;
   t.outb(I8042_DATA_PORT, 0xf2); // ATKBD_CMD_GETID
   assert.equal(t.kbdIrq.pulses, kbdPulses + 1);
-  assert.equal(t.status() & I8042Status.TIMEOUT, I8042Status.TIMEOUT);
-  assert.equal(t.data(), NO_DEVICE_RESPONSE);
+  assert.equal(t.status() & I8042Status.TIMEOUT, 0);
+  assert.deepEqual([t.data(), t.data(), t.data()], [KeyboardReply.ACK, ...KEYBOARD_ID]);
   command(I8042Command.WRITE_AUX_DEVICE, [0xf2]);
   assert.equal(t.auxIrq.pulses, auxPulses + 2);
   assert.equal(t.data(), NO_DEVICE_RESPONSE);

@@ -1,5 +1,6 @@
 /**
- * The i8042 keyboard controller, with no keyboard or mouse attached.
+ * The i8042 keyboard controller with a PS/2 keyboard on its first port and no
+ * mouse on the second.
  *
  * Enough of the controller for Linux's i8042 driver to probe it without
  * stalling (drivers/input/serio/i8042.c: flush, self-test, command byte, AUX
@@ -12,11 +13,18 @@
  *     (this leaves 0x61..0x63 free, e.g. for the PIT speaker port that KVM's in-kernel PIT handles), or
  *   - the controller itself over 0x60..0x64 (offset 0 = data, offset 4 = status/command).
  *
- * Bytes sent to the absent keyboard or mouse are answered at once with 0xFE
- * and the TIMEOUT status bit, the way a controller reports a device that did
- * not respond, so libps2 gives up immediately instead of waiting for its
- * timeouts. Bytes placed in the output buffer raise the keyboard (IRQ 1) or
- * AUX (IRQ 12) line when the command byte enables that interrupt.
+ * The keyboard answers the commands Linux's atkbd driver sends when it probes
+ * (GETID, reset, scancode set, LEDs, typematic rate, enable/disable) and types
+ * the keys the VMM injects: Ctrl+Alt+Del for the SendCtrlAltDel action, which
+ * a Linux guest turns into a reboot (or, once init asked for it, a SIGINT to
+ * init). With `i8042.dumbkbd` on the command line Linux never writes to the
+ * keyboard and assumes set 2, which is what it gets.
+ *
+ * Bytes sent to the absent mouse are answered at once with 0xFE and the
+ * TIMEOUT status bit, the way a controller reports a device that did not
+ * respond, so libps2 gives up immediately instead of waiting for its timeouts.
+ * Bytes placed in the output buffer raise the keyboard (IRQ 1) or AUX (IRQ 12)
+ * line when the command byte enables that interrupt.
  */
 
 import type { BusDevice } from '../bus.js';
@@ -70,6 +78,45 @@ export const I8042Command = {
   RESET_CPU: 0xfe,
 } as const;
 
+/**
+ * Commands a host sends to a PS/2 keyboard through the data port (IBM PS/2 Technical Reference, keyboard
+ * commands; the same values as ATKBD_CMD_* in Linux's drivers/input/keyboard/atkbd.c).
+ */
+export const KeyboardCommand = {
+  SET_LEDS: 0xed, // + 1 parameter byte
+  ECHO: 0xee,
+  SCANCODE_SET: 0xf0, // + 1 parameter byte: 0 asks for the current set, 1..3 selects one
+  GET_ID: 0xf2,
+  SET_TYPEMATIC: 0xf3, // + 1 parameter byte
+  ENABLE: 0xf4,
+  DISABLE: 0xf5, // "reset to defaults and disable scanning"
+  SET_DEFAULTS: 0xf6,
+  RESEND: 0xfe,
+  RESET: 0xff,
+} as const;
+
+/** Keyboard replies. */
+export const KeyboardReply = {
+  ACK: 0xfa,
+  RESEND: 0xfe,
+  ECHO: 0xee,
+  SELF_TEST_PASSED: 0xaa,
+} as const;
+
+/** The ID an MF2 keyboard answers to GET_ID (after the ACK). */
+export const KEYBOARD_ID = [0xab, 0x83] as const;
+
+/**
+ * Keys the VMM can type, as (make) scan codes in set 1 and set 2. A set-1 break code is the make code with bit 7
+ * set (after any 0xE0 prefix); a set-2 break is 0xF0 before the last byte. Values from the IBM PC scan code tables.
+ */
+export const Key = {
+  LEFT_CTRL: { set1: [0x1d], set2: [0x14] },
+  LEFT_ALT: { set1: [0x38], set2: [0x11] },
+  DELETE: { set1: [0xe0, 0x53], set2: [0xe0, 0x71] },
+} as const;
+export interface KeyCode { readonly set1: readonly number[]; readonly set2: readonly number[] }
+
 export const SELF_TEST_PASSED = 0x55;
 export const INTERFACE_TEST_PASSED = 0x00;
 /** What a controller reports for a device that did not answer (with the TIMEOUT status bit). */
@@ -99,7 +146,7 @@ export interface I8042Options {
   auxIrq?: IrqLine;
 }
 
-/** Persisted controller state, version 1. */
+/** Persisted controller state, version 1. `keyboard` is absent in states written before the keyboard existed. */
 export interface I8042StateV1 {
   version: 1;
   ram: number[];
@@ -108,7 +155,20 @@ export interface I8042StateV1 {
   lastWriteWasCommand: boolean;
   lastOutput: number;
   output: Array<{ value: number; aux: boolean; timeout: boolean }>;
+  keyboard?: KeyboardState;
 }
+
+/** The keyboard's own state. */
+export interface KeyboardState {
+  scanning: boolean;
+  scancodeSet: number;
+  /** A keyboard command waiting for its parameter byte. */
+  pendingCommand: number | null;
+  /** The last byte the keyboard sent, for RESEND. */
+  lastSent: number;
+}
+
+const KEYBOARD_DEFAULTS: KeyboardState = { scanning: true, scancodeSet: 2, pendingCommand: null, lastSent: KeyboardReply.ACK };
 
 export class I8042 implements BusDevice {
   /** One-port adapter for I8042_DATA_PORT. */
@@ -127,6 +187,7 @@ export class I8042 implements BusDevice {
   private output: OutputByte[] = [];
   /** Reading an empty output buffer returns the last byte again, as the hardware does. */
   private lastOutput = 0;
+  private keyboard: KeyboardState = { ...KEYBOARD_DEFAULTS };
 
   constructor(options: I8042Options) {
     this.onReset = options.onReset;
@@ -254,8 +315,7 @@ export class I8042 implements BusDevice {
     const command = this.pendingCommand;
     this.pendingCommand = null;
     if (command === null) {
-      // A byte for the keyboard, which is absent: report the device timeout.
-      this.pushOutput(NO_DEVICE_RESPONSE, false, true);
+      this.keyboardReceive(value);
       return;
     }
     if (command >= I8042Command.WRITE_RAM_FIRST && command < I8042Command.WRITE_RAM_FIRST + RAM_SIZE) {
@@ -281,6 +341,91 @@ export class I8042 implements BusDevice {
     }
   }
 
+  /**
+   * Types the keys as a person would: each pressed in order, then released in reverse order. Returns false when
+   * the keys were dropped because the guest disabled the keyboard (scanning off, or the port disabled in the
+   * command byte), as a real keyboard's keystrokes would be lost.
+   */
+  typeChord(keys: readonly KeyCode[]): boolean {
+    if (!this.keyboard.scanning || this.ctr() & I8042Ctr.KBD_DISABLE) return false;
+    for (const key of keys) this.sendScanCode(key, false);
+    for (const key of [...keys].reverse()) this.sendScanCode(key, true);
+    return true;
+  }
+
+  /** Ctrl+Alt+Del, for the SendCtrlAltDel action. */
+  sendCtrlAltDel(): boolean {
+    return this.typeChord([Key.LEFT_CTRL, Key.LEFT_ALT, Key.DELETE]);
+  }
+
+  /**
+   * The guest reads scan codes in set 1 when the controller translates (CTR XLATE, the PC default, with the
+   * keyboard in set 2) or when the keyboard itself was put in set 1; otherwise in set 2.
+   */
+  private sendScanCode(key: KeyCode, release: boolean): void {
+    const set1 = this.keyboard.scancodeSet === 1 || (this.ctr() & I8042Ctr.XLATE) !== 0;
+    const make = set1 ? key.set1 : key.set2;
+    const bytes: number[] = [...make];
+    if (release) {
+      const last = bytes.pop()!;
+      if (set1) bytes.push(last | 0x80);
+      else bytes.push(0xf0, last);
+    }
+    for (const b of bytes) this.pushOutput(b, false);
+  }
+
+  private keyboardSend(...bytes: number[]): void {
+    for (const b of bytes) this.pushOutput(b, false);
+    const last = bytes[bytes.length - 1];
+    if (last !== undefined) this.keyboard.lastSent = last;
+  }
+
+  /** A byte written to the data port with no controller command pending goes to the keyboard. */
+  private keyboardReceive(value: number): void {
+    const kbd = this.keyboard;
+    const pending = kbd.pendingCommand;
+    if (pending !== null && value < 0xed) {
+      // The parameter of SET_LEDS / SET_TYPEMATIC / SCANCODE_SET. (A byte >= 0xED is a new command instead.)
+      kbd.pendingCommand = null;
+      if (pending === KeyboardCommand.SCANCODE_SET) {
+        if (value === 0) return this.keyboardSend(KeyboardReply.ACK, kbd.scancodeSet);
+        if (value > 3) return this.keyboardSend(KeyboardReply.RESEND);
+        kbd.scancodeSet = value;
+      }
+      return this.keyboardSend(KeyboardReply.ACK);
+    }
+    kbd.pendingCommand = null;
+    switch (value) {
+      case KeyboardCommand.SET_LEDS:
+      case KeyboardCommand.SET_TYPEMATIC:
+      case KeyboardCommand.SCANCODE_SET:
+        kbd.pendingCommand = value;
+        return this.keyboardSend(KeyboardReply.ACK);
+      case KeyboardCommand.ECHO:
+        return this.keyboardSend(KeyboardReply.ECHO);
+      case KeyboardCommand.GET_ID:
+        return this.keyboardSend(KeyboardReply.ACK, ...KEYBOARD_ID);
+      case KeyboardCommand.ENABLE:
+        kbd.scanning = true;
+        return this.keyboardSend(KeyboardReply.ACK);
+      case KeyboardCommand.DISABLE:
+        kbd.scanning = false;
+        kbd.scancodeSet = 2;
+        return this.keyboardSend(KeyboardReply.ACK);
+      case KeyboardCommand.SET_DEFAULTS:
+        kbd.scancodeSet = 2;
+        return this.keyboardSend(KeyboardReply.ACK);
+      case KeyboardCommand.RESEND:
+        return this.pushOutput(kbd.lastSent, false);
+      case KeyboardCommand.RESET:
+        this.keyboard = { ...KEYBOARD_DEFAULTS };
+        return this.keyboardSend(KeyboardReply.ACK, KeyboardReply.SELF_TEST_PASSED);
+      default:
+        // 0xF7..0xFD (set-3 key types) are acknowledged; anything else is not a command: ask for it again.
+        return this.keyboardSend(value >= 0xf7 ? KeyboardReply.ACK : KeyboardReply.RESEND);
+    }
+  }
+
   save(): I8042StateV1 {
     return {
       version: 1,
@@ -290,6 +435,7 @@ export class I8042 implements BusDevice {
       lastWriteWasCommand: this.lastWriteWasCommand,
       lastOutput: this.lastOutput,
       output: this.output.map((o) => ({ ...o })),
+      keyboard: { ...this.keyboard },
     };
   }
 
@@ -310,7 +456,16 @@ export class I8042 implements BusDevice {
     this.lastWriteWasCommand = Boolean(state.lastWriteWasCommand);
     this.lastOutput = state.lastOutput;
     this.output = state.output.map((o) => ({ value: o.value, aux: Boolean(o.aux), timeout: Boolean(o.timeout) }));
+    this.keyboard = state.keyboard === undefined ? { ...KEYBOARD_DEFAULTS } : restoreKeyboard(state.keyboard);
     const head = this.output[0];
     if (head) this.raiseFor(head);
   }
+}
+
+function restoreKeyboard(k: KeyboardState): KeyboardState {
+  const isByte = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xff;
+  if (typeof k !== 'object' || k === null || ![1, 2, 3].includes(k.scancodeSet) || !isByte(k.lastSent) || (k.pendingCommand !== null && !isByte(k.pendingCommand))) {
+    throw new Error('I8042: state.keyboard is malformed');
+  }
+  return { scanning: Boolean(k.scanning), scancodeSet: k.scancodeSet, pendingCommand: k.pendingCommand, lastSent: k.lastSent };
 }
