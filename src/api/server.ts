@@ -9,6 +9,7 @@ import { ConfigError } from '../vmm/config.js';
 import { StateError, type Vmm } from '../vmm/vmm.js';
 import { SnapshotFormatError } from '../vmm/snapshot/format.js';
 import { ROUTES } from './routes.js';
+import { debug, tracing } from '../vmm/startup-trace.js';
 
 type Body = Record<string, unknown>;
 
@@ -31,6 +32,11 @@ export function buildApi(vmm: Vmm): FastifyInstance {
     if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return fault(reply, e.statusCode, e.message);
     return fault(reply, 500, `VMM error: ${e.message}`);
   });
+  if (tracing) {
+    // TYPEVISOR_DEBUG: when a request arrived and when its answer went out, on the start-up trace's clock.
+    app.addHook('onRequest', async (req) => debug(`API: ${req.method} ${req.url} received`));
+    app.addHook('onResponse', async (req, reply) => debug(`API: ${req.method} ${req.url} answered ${reply.statusCode}`));
+  }
   app.setNotFoundHandler((req, reply) => fault(reply, 404, `no route ${req.method} ${req.url}`));
 
   const handlers: Record<string, (body: Body, params: Record<string, string>) => Promise<unknown> | unknown> = {

@@ -76,6 +76,7 @@ function main(data: DeviceWorkerData): void {
   const memory = GuestRam.attach(data.ram);
   const router = new GsiRouter(vm);
   router.init();
+  debug('device thread: GSI routing set');
 
   // Keep the last console line so a panic can be reported in words.
   let consoleTail = '';
@@ -136,7 +137,9 @@ function main(data: DeviceWorkerData): void {
       }
     }
   };
+  debug('device thread: devices built, epoll set');
   devices.mapPciBars(() => registerNotifiers());
+  debug('device thread: BARs mapped');
   if (data.restoreState) devices.restore(data.restoreState);
   registerNotifiers();
   devices.virtio.functions.forEach((f, i) => {

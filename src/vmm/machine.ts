@@ -151,6 +151,7 @@ export class Machine extends EventEmitter {
       const { kvm, vm, vcpus, cpuid } = buildVm(config, ram, cleanup, (vcpu, i) => {
         const entries = state.cpuid[i]!;
         vcpu.setCpuid(entries);
+        debug(`vCPU ${i}: CPUID set`);
         restoreVcpu(vcpu, state.vcpus[i]!);
         return entries;
       });

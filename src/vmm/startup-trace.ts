@@ -10,6 +10,8 @@ import { writeSync } from 'node:fs';
 import { isMainThread, threadId } from 'node:worker_threads';
 
 const enabled = process.env['TYPEVISOR_DEBUG'] !== undefined && process.env['TYPEVISOR_DEBUG'] !== '';
+/** Whether TYPEVISOR_DEBUG tracing is on (for hooks that cost something even when they print nothing). */
+export const tracing = enabled;
 
 /** When the process started, in epoch ms (a worker's own timeOrigin is its thread's start). */
 function processStartEpochMs(): number {
