@@ -45,6 +45,7 @@ fi
 
 log "compiling TypeScript"
 npx tsc -p tsconfig.json
+node scripts/bundle-vmm.mjs
 
 if [ -f web/vite.config.ts ] || [ -f web/vite.config.js ]; then
   log "building the web UI"

@@ -3,6 +3,7 @@
  * console on this terminal (or pipe).
  */
 import type { Command } from 'commander';
+import type { FastifyInstance } from 'fastify';
 import type { MachineExit } from '../vmm/machine.js';
 import { Vmm } from '../vmm/vmm.js';
 import { prestartThreads } from '../vmm/thread-pool.js';
@@ -148,7 +149,7 @@ export async function serveConsole(
   vmm: Vmm,
   apiSock: string | undefined,
   boot: (() => Promise<void>) | undefined,
-  extra: { consoleSock?: string | undefined; exitRecord?: boolean; onListening?: () => void } = {},
+  extra: { consoleSock?: string | undefined; exitRecord?: boolean; onListening?: (api: FastifyInstance) => void } = {},
 ): Promise<number> {
   const exited = new Promise<MachineExit>((resolve) => vmm.once('exit', resolve));
   let consoleServer: Awaited<ReturnType<typeof serveConsoleSocket>> | undefined;
@@ -176,15 +177,15 @@ async function runToEnd(
   boot: (() => Promise<void>) | undefined,
   exited: Promise<MachineExit>,
   terminal: boolean,
-  onListening?: () => void,
+  onListening?: (api: FastifyInstance) => void,
 ): Promise<number> {
   vmm.on('warning', (message: string) => process.stderr.write(`typevisor: warning: ${message}\n`));
-  let api: { close(): Promise<unknown> } | undefined;
+  let api: FastifyInstance | undefined;
   try {
     if (apiSock) {
       const { serveApi } = await import('../api/server.js');
       api = await serveApi(vmm, apiSock);
-      onListening?.();
+      onListening?.(api);
     }
     if (boot) await boot();
   } catch (e) {

@@ -85,7 +85,11 @@ export function registerVmmCommands(program: Command): void {
       const code = await serveConsole(vmm, o.apiSock, undefined, {
         consoleSock: o.consoleSock,
         exitRecord: true,
-        onListening: () => prepareVmShell(o.kvm),
+        onListening: (api) => {
+          prepareVmShell(o.kvm);
+          // server.js is loaded by now (it served the socket); imported here so other verbs do not load fastify.
+          void import('../api/server.js').then((m) => m.warmUpApi(api));
+        },
       });
       process.exit(code);
     });

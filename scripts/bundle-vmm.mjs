@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+/**
+ * Bundles the VMM process (the `typevisor` verbs run, host, vmm, restore, ...
+ * and its device and vCPU threads) from the compiled dist/src into dist/bundle:
+ * one file per entry plus shared chunks, instead of ~140 module files per
+ * process. A VMM's start-up is part of every guest's boot and restore time, and
+ * module loading was most of it in the KVM lab, where the repository is read
+ * over 9p (issue 2, bench:boot). npm packages stay external (loaded from
+ * node_modules), and the platform's modules, which VMM verbs never load, stay
+ * in dist/src. bin/typevisor.js uses the bundle for VMM verbs when it exists.
+ *
+ * Layout constraints the sources rely on: the worker entries sit next to the
+ * module that starts them (thread-pool.ts: new URL('./device-worker.js', ...)),
+ * and dist/bundle is two levels under the repository (native.ts finds
+ * native/build there).
+ */
+import { build } from 'esbuild';
+import { rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const src = join(root, 'dist/src');
+const out = join(root, 'dist/bundle');
+rmSync(out, { recursive: true, force: true });
+await build({
+  entryPoints: {
+    main: join(src, 'cli/main.js'),
+    'thread-pool': join(src, 'vmm/thread-pool.js'),
+    'device-worker': join(src, 'vmm/device-worker.js'),
+    'vcpu-worker': join(src, 'vmm/vcpu-worker.js'),
+  },
+  outdir: out,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  packages: 'external',
+  chunkNames: 'chunk-[hash]',
+  sourcemap: false,
+  logLevel: 'warning',
+  plugins: [
+    {
+      // Platform verbs load the platform from dist/src (it finds its files relative to its own modules).
+      name: 'platform-stays-in-dist-src',
+      setup(b) {
+        b.onResolve({ filter: /\/platform\/index\.js$/ }, () => ({ path: '../src/cli/platform/index.js', external: true }));
+      },
+    },
+  ],
+});
