@@ -75,8 +75,6 @@ function main(data: DeviceWorkerData): void {
   const vm = new Vm(data.vmFd);
   const memory = GuestRam.attach(data.ram);
   const router = new GsiRouter(vm);
-  router.init();
-  debug('device thread: GSI routing set');
 
   // Keep the last console line so a panic can be reported in words.
   let consoleTail = '';
@@ -138,9 +136,11 @@ function main(data: DeviceWorkerData): void {
     }
   };
   debug('device thread: devices built, epoll set');
-  devices.mapPciBars(() => registerNotifiers());
-  debug('device thread: BARs mapped');
-  if (data.restoreState) devices.restore(data.restoreState);
+  // One KVM_SET_GSI_ROUTING for every MSI-X vector a restore programs, not one each.
+  router.batch(() => {
+    devices.mapPciBars(() => registerNotifiers());
+    if (data.restoreState) devices.restore(data.restoreState);
+  });
   registerNotifiers();
   devices.virtio.functions.forEach((f, i) => {
     const events = f.pollEdgeTriggered ? (EPOLLIN | EPOLLET) >>> 0 : EPOLLIN;

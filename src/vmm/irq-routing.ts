@@ -3,7 +3,9 @@
  * KVM_IRQ_LINE and MSI/MSI-X via GSI routes + irqfd (KVM API doc 4.52, 4.75).
  *
  * KVM_SET_GSI_ROUTING replaces the whole table, so the default routes of the
- * in-kernel PIC and IOAPIC are always included again.
+ * in-kernel PIC and IOAPIC are always included again. The VM starts with those
+ * routes already (createVmShell installs defaultGsiRoutes()), so a router only
+ * commits when MSI routes change.
  */
 import { check, EFD_NONBLOCK, native } from '../sys/native.js';
 import type { GsiRoute, Vm } from '../kvm/vm.js';
@@ -12,7 +14,8 @@ import {
   KVM_IRQCHIP_PIC_MASTER,
   KVM_IRQCHIP_PIC_SLAVE,
 } from '../kvm/ioctls.js';
-import { FIRST_MSI_GSI, IOAPIC_PINS } from '../arch/x86_64/layout.js';
+import { FIRST_MSI_GSI } from '../arch/x86_64/layout.js';
+import { legacyIrqRoutes } from '../arch/x86_64/irq-routing.js';
 import type { IrqLine, MsiController, MsiMessage } from '../devices/interrupts.js';
 
 /** Max GSIs KVM accepts (KVM_MAX_IRQ_ROUTES is 4096 on x86). */
@@ -31,29 +34,35 @@ export class GsiRouter implements InterruptRouter {
 
   constructor(private readonly vm: Vm) {}
 
-  private defaultRoutes(): GsiRoute[] {
-    const routes: GsiRoute[] = [];
-    for (let pin = 0; pin < 16; pin++) {
-      if (pin === 2) continue; // cascade
-      routes.push({
-        gsi: pin,
-        kind: 'irqchip',
-        chip: pin < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
-        pin: pin % 8,
-      });
-    }
-    for (let pin = 1; pin < IOAPIC_PINS; pin++) {
-      // ISA IRQ0 (the in-kernel PIT injects on GSI 0) reaches IOAPIC pin 2, as our MADT's
-      // interrupt source override tells the guest; IOAPIC pin 0 stays unconnected (as QEMU does).
-      routes.push({ gsi: pin === 2 ? 0 : pin, kind: 'irqchip', chip: KVM_IRQCHIP_IOAPIC, pin });
-    }
-    return routes;
-  }
+  /** While > 0, route changes are collected and committed once when the outermost batch ends. */
+  private batchDepth = 0;
+  private dirty = false;
 
   private commit(): void {
-    const routes = this.defaultRoutes();
+    if (this.batchDepth > 0) {
+      this.dirty = true;
+      return;
+    }
+    const routes = defaultGsiRoutes();
     for (const [gsi, m] of this.msiRoutes) routes.push({ gsi, kind: 'msi', address: m.address, data: m.data });
     this.vm.setGsiRouting(routes);
+  }
+
+  /**
+   * Runs `fn` with route changes committed once at its end instead of once each: KVM_SET_GSI_ROUTING waits for
+   * an SRCU grace period (tens of ms under nested KVM), and restoring devices programs every MSI-X vector.
+   */
+  batch<T>(fn: () => T): T {
+    this.batchDepth++;
+    try {
+      return fn();
+    } finally {
+      this.batchDepth--;
+      if (this.batchDepth === 0 && this.dirty) {
+        this.dirty = false;
+        this.commit();
+      }
+    }
   }
 
   allocateGsi(): number {
@@ -122,7 +131,10 @@ export class GsiRouter implements InterruptRouter {
   }
 
   /** Installs the default table once at VM creation (also validates that routing works). */
-  init(): void {
-    this.commit();
-  }
+}
+
+/** The legacy (PIC + IOAPIC) routes every VM starts with, as KVM_SET_GSI_ROUTING entries (see legacyIrqRoutes). */
+export function defaultGsiRoutes(): GsiRoute[] {
+  const chips = { 'pic-master': KVM_IRQCHIP_PIC_MASTER, 'pic-slave': KVM_IRQCHIP_PIC_SLAVE, ioapic: KVM_IRQCHIP_IOAPIC } as const;
+  return legacyIrqRoutes().map((r) => ({ gsi: r.gsi, kind: 'irqchip', chip: chips[r.chip], pin: r.pin }));
 }

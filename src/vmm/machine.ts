@@ -262,10 +262,14 @@ export class Machine extends EventEmitter {
     });
   }
 
-  /** Starts the device thread, then one thread per vCPU. Resolves when all run. */
+  /**
+   * Starts the device thread and one thread per vCPU together; the vCPUs are held (parked as for a pause) until
+   * the device thread has built and restored the devices, so no exit reaches a device before it is ready.
+   * Resolves when all run (or, with `paused`, when all are parked).
+   */
   async start(options: { paused?: boolean } = {}): Promise<void> {
     if (this.state !== 'created') throw new Error(`cannot start a machine that is ${this.state}`);
-    if (options.paused) Atomics.store(this.controlWords, CONTROL_RUN_STATE, RUN_STATE_PAUSE);
+    Atomics.store(this.controlWords, CONTROL_RUN_STATE, RUN_STATE_PAUSE);
     const deviceData: DeviceWorkerData = {
       config: this.config,
       vmFd: this.vm.fd,
@@ -291,8 +295,6 @@ export class Machine extends EventEmitter {
         this.finish({ kind: 'error', reason: `device thread failed: ${err.message}` });
       });
     });
-    await deviceReady;
-    debug('device thread ready');
 
     const readies: Promise<void>[] = [];
     debug('starting vCPU threads');
@@ -323,13 +325,18 @@ export class Machine extends EventEmitter {
         }),
       );
     }
+    await deviceReady;
+    debug('device thread ready');
     await Promise.all(readies);
     debug('all vCPU threads ready');
-    this.state = 'running';
     if (options.paused) {
       this.state = 'paused';
       this.pausedClock = this.vm.getClock().clock;
+      return;
     }
+    Atomics.store(this.controlWords, CONTROL_RUN_STATE, RUN_STATE_RUNNING);
+    Atomics.notify(this.controlWords, CONTROL_RUN_STATE);
+    this.state = 'running';
   }
 
   private onVcpuMessage(m: VcpuMessage): void {

@@ -1,7 +1,7 @@
 /**
  * A KVM VM made before its configuration is known (issue 4: restore latency):
  * /dev/kvm opened and checked, the VM with its TSS, identity map, in-kernel
- * irqchip and PIT, and vCPU 0 — the part of building a VM that is the same for
+ * irqchip with its legacy GSI routes, PIT, and vCPU 0 — the part of building a VM that is the same for
  * every guest. `typevisor vmm` prepares one while it waits for the API, so a
  * snapshot load or InstanceStart only adds memory slots, further vCPUs and
  * state. Under nested KVM (the KVM lab) these ioctls take hundreds of ms.
@@ -10,6 +10,7 @@ import { Kvm } from '../kvm/kvm.js';
 import type { Vm } from '../kvm/vm.js';
 import { Vcpu } from '../kvm/vcpu.js';
 import { debug } from './startup-trace.js';
+import { defaultGsiRoutes } from './irq-routing.js';
 
 /** Intel VMX needs a 3-page TSS and an identity-map page in the 32-bit hole, below the IOAPIC (KVM API doc 4.48). */
 const KVM_TSS_ADDRESS = 0xfffb_d000;
@@ -34,6 +35,9 @@ export function createVmShell(kvmPath: string): VmShell {
       vm.setTssAddress(KVM_TSS_ADDRESS);
       vm.setIdentityMapAddress(KVM_IDENTITY_MAP_ADDRESS);
       vm.createIrqchip();
+      // The legacy routes with ISA IRQ 0 on IOAPIC pin 2 (KVM's default sends GSI 0 to pin 0); done here, ahead
+      // of the request, because KVM_SET_GSI_ROUTING waits for an SRCU grace period (~85 ms in the KVM lab).
+      vm.setGsiRouting(defaultGsiRoutes());
       vm.createPit2();
       const vcpuMmapSize = kvm.vcpuMmapSize();
       const vcpu0 = Vcpu.create(vm.fd, 0, vcpuMmapSize);
