@@ -129,8 +129,6 @@ export class GsiRouter implements InterruptRouter {
       },
     };
   }
-
-  /** Installs the default table once at VM creation (also validates that routing works). */
 }
 
 /** The legacy (PIC + IOAPIC) routes every VM starts with, as KVM_SET_GSI_ROUTING entries (see legacyIrqRoutes). */
