@@ -64,3 +64,23 @@ test('a batch whose body throws still commits what it changed', () => {
   /device restore failed/);
   assert.equal(tables.length, 1);
 });
+
+test('an interrupt sent inside a batch first commits the routes it goes through (an unrouted irqfd drops it)', () => {
+  const tables: GsiRoute[][] = [];
+  const vm = { setGsiRouting: (routes: readonly GsiRoute[]) => void tables.push([...routes]), irqfd: () => undefined } as unknown as Vm;
+  const router = new GsiRouter(vm);
+  const msix = router.msiController();
+  try {
+    router.batch(() => {
+      msix.update(0, msi(0x30));
+      assert.equal(tables.length, 0);
+      msix.trigger(0);
+      assert.equal(tables.length, 1, 'committed before the eventfd write');
+      assert.equal(tables[0]!.filter((r) => r.kind === 'msi').length, 1);
+      msix.update(1, msi(0x31));
+    });
+    assert.equal(tables.length, 2, 'the change after the trigger is committed at the end');
+  } finally {
+    msix.close();
+  }
+});

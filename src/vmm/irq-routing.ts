@@ -43,6 +43,20 @@ export class GsiRouter implements InterruptRouter {
       this.dirty = true;
       return;
     }
+    this.install();
+  }
+
+  /**
+   * Commits a batch's pending changes before an interrupt is sent through them: an irqfd whose GSI has no route
+   * yet drops the interrupt (a device restore can complete requests, and signal them, inside its batch).
+   */
+  private flushBeforeTrigger(): void {
+    if (!this.dirty) return;
+    this.dirty = false;
+    this.install();
+  }
+
+  private install(): void {
     const routes = defaultGsiRoutes();
     for (const [gsi, m] of this.msiRoutes) routes.push({ gsi, kind: 'msi', address: m.address, data: m.data });
     this.vm.setGsiRouting(routes);
@@ -116,7 +130,9 @@ export class GsiRouter implements InterruptRouter {
       },
       trigger: (vector: number) => {
         const v = vectors.get(vector);
-        if (v?.routed) native().eventfdWrite(v.eventFd, 1);
+        if (!v?.routed) return;
+        this.flushBeforeTrigger();
+        native().eventfdWrite(v.eventFd, 1);
       },
       close: () => {
         for (const v of vectors.values()) {
