@@ -5,7 +5,8 @@
  * "Resources have owners").
  */
 import { EventEmitter } from 'node:events';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MessageChannel, type Worker } from 'node:worker_threads';
 import { check, EFD_NONBLOCK, native } from '../sys/native.js';
@@ -18,7 +19,7 @@ import { validateConfig } from './config.js';
 import { GuestRam } from './guest-ram.js';
 import { debug } from './startup-trace.js';
 import { startThread } from './thread-pool.js';
-import { takeVmShell } from './vm-shell.js';
+import { prepareVmShell, takeVmShell } from './vm-shell.js';
 import {
   CONTROL_EXITED_COUNT,
   CONTROL_PAUSED_COUNT,
@@ -96,10 +97,14 @@ export class Machine extends EventEmitter {
   static async create(config: VmConfig, options: MachineOptions = {}): Promise<Machine> {
     debug('creating the VM');
     validateConfig(config);
+    // The kernel and initrd are read on libuv's threads while this one loads the boot code and makes the KVM VM
+    // shell (prepareVmShell never throws: a host without KVM is reported by buildVm below, after the kernel checks).
+    const files = Promise.all([readFile(config.kernelPath), config.initrdPath !== undefined ? readFile(config.initrdPath) : undefined]);
     const { applyBootCpuState, bootMsrs, configureVcpu, guestCpuid, guestRamRanges, loadKernel, writeAcpiTables } = await import('./boot-modules.js');
     debug('boot modules loaded');
-    const kernel = readFileSync(config.kernelPath);
-    const initrd = config.initrdPath !== undefined ? readFileSync(config.initrdPath) : undefined;
+    prepareVmShell(config.kvmPath);
+    const [kernel, initrd] = await files;
+    debug('kernel and initrd read');
     // Guest RAM and the kernel come first: bad kernels, initrds and command lines are
     // reported as such even on a host without KVM.
     const ranges = guestRamRanges(config.memoryMiB * MiB);
@@ -116,6 +121,7 @@ export class Machine extends EventEmitter {
         vcpus: config.vcpus,
         acpiRsdpAddress: rsdpAddress,
       });
+      debug('kernel loaded into guest RAM');
       const { kvm, vm, vcpus, cpuid } = buildVm(config, ram, cleanup, (vcpu, i, supported) => {
         const entries = guestCpuid(supported(), i, config.vcpus);
         configureVcpu(vcpu, entries, bootMsrs());
