@@ -19,6 +19,7 @@ const useBundle =
   !process.env['TYPEVISOR_NO_BUNDLE'] &&
   existsSync(join(bundle, 'main.js')) &&
   statSync(join(bundle, 'main.js')).mtimeMs >= statSync(entry).mtimeMs;
+if (vmmVerb && process.env['TYPEVISOR_DEBUG']) process.stderr.write(`typevisor-debug: VMM modules from ${useBundle ? 'dist/bundle' : 'dist/src'}\n`);
 const modules = useBundle
   ? { threadPool: join(bundle, 'thread-pool.js'), main: join(bundle, 'main.js') }
   : { threadPool: join(root, 'dist/src/vmm/thread-pool.js'), main: entry };

@@ -86,9 +86,11 @@ export function registerVmmCommands(program: Command): void {
         consoleSock: o.consoleSock,
         exitRecord: true,
         onListening: (api) => {
-          prepareVmShell(o.kvm);
-          // server.js is loaded by now (it served the socket); imported here so other verbs do not load fastify.
-          void import('../api/server.js').then((m) => m.warmUpApi(api));
+          // The API warm-up first (a few ms natively), then the VM shell (seconds under nested KVM). server.js is
+          // loaded by now (it served the socket); imported here so that other verbs do not load fastify.
+          void import('../api/server.js')
+            .then((m) => m.warmUpApi(api))
+            .then(() => prepareVmShell(o.kvm));
         },
       });
       process.exit(code);
