@@ -10,6 +10,7 @@ if (!existsSync(entry)) {
   process.stderr.write('typevisor: not built yet: run `npm run build` (or scripts/setup.sh)\n');
   process.exit(1);
 }
+// The same verbs as VMM_VERBS in src/cli/main.ts (this file decides which build to load, so it cannot import it).
 const vmmVerb = ['run', 'host', 'vmm', 'pause', 'resume', 'info', 'shutdown', 'snapshot', 'restore'].includes(process.argv[2] ?? '');
 // VMM verbs load the bundled VMM (scripts/bundle-vmm.mjs: a few files instead of ~140 modules per thread) unless it
 // is missing, older than the compiled sources (a `tsc` without the bundling step), or TYPEVISOR_NO_BUNDLE is set.

@@ -47,10 +47,10 @@ export class GsiRouter implements InterruptRouter {
   }
 
   /**
-   * Commits a batch's pending changes before an interrupt is sent through them: an irqfd whose GSI has no route
-   * yet drops the interrupt (a device restore can complete requests, and signal them, inside its batch).
+   * Commits what a batch collected so far. At the batch's end, and before an interrupt is sent: an irqfd whose GSI
+   * has no route yet drops the interrupt (a device restore can complete requests, and signal them, in its batch).
    */
-  private flushBeforeTrigger(): void {
+  private flush(): void {
     if (!this.dirty) return;
     this.dirty = false;
     this.install();
@@ -72,10 +72,7 @@ export class GsiRouter implements InterruptRouter {
       return fn();
     } finally {
       this.batchDepth--;
-      if (this.batchDepth === 0 && this.dirty) {
-        this.dirty = false;
-        this.commit();
-      }
+      if (this.batchDepth === 0) this.flush();
     }
   }
 
@@ -131,7 +128,7 @@ export class GsiRouter implements InterruptRouter {
       trigger: (vector: number) => {
         const v = vectors.get(vector);
         if (!v?.routed) return;
-        this.flushBeforeTrigger();
+        this.flush();
         native().eventfdWrite(v.eventFd, 1);
       },
       close: () => {

@@ -100,6 +100,7 @@ export class Machine extends EventEmitter {
     // The kernel and initrd are read on libuv's threads while this one loads the boot code and makes the KVM VM
     // shell (prepareVmShell never throws: a host without KVM is reported by buildVm below, after the kernel checks).
     const files = Promise.all([readFile(config.kernelPath), config.initrdPath !== undefined ? readFile(config.initrdPath) : undefined]);
+    files.catch(() => undefined); // a read error is thrown by the await below, not reported as unhandled meanwhile
     const { applyBootCpuState, bootMsrs, configureVcpu, guestCpuid, guestRamRanges, loadKernel, writeAcpiTables } = await import('./boot-modules.js');
     debug('boot modules loaded');
     prepareVmShell(config.kvmPath);

@@ -1,8 +1,8 @@
 /**
  * A KVM VM made before its configuration is known (issue 4: restore latency):
  * /dev/kvm opened and checked, the VM with its TSS, identity map, in-kernel
- * irqchip with its legacy GSI routes, PIT, and vCPU 0 — the part of building a VM that is the same for
- * every guest. `typevisor vmm` prepares one while it waits for the API, so a
+ * irqchip with its legacy GSI routes, PIT, and vCPU 0 — the part of building a
+ * VM that is the same for every guest. `typevisor vmm` prepares one while it waits for the API, so a
  * snapshot load or InstanceStart only adds memory slots, further vCPUs and
  * state. Under nested KVM (the KVM lab) these ioctls take hundreds of ms.
  */
