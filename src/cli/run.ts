@@ -180,6 +180,14 @@ async function runToEnd(
   onListening?: (api: FastifyInstance) => void,
 ): Promise<number> {
   vmm.on('warning', (message: string) => process.stderr.write(`typevisor: warning: ${message}\n`));
+  // SIGTERM: say where the guest was (registers, last exits) before stopping, to diagnose hangs. Installed before the
+  // API socket appears: whoever sees the socket may send SIGTERM at once (a VMM still waiting for configuration).
+  process.once('SIGTERM', () => {
+    void vmm
+      .debugDump()
+      .then((text) => process.stderr.write(`typevisor: terminated (SIGTERM); VM state:\n${text}\n`))
+      .finally(() => void vmm.stop());
+  });
   let api: FastifyInstance | undefined;
   try {
     if (apiSock) {
@@ -195,13 +203,6 @@ async function runToEnd(
     return EXIT_VMM_ERROR;
   }
   const restoreTerminal = terminal ? attachConsoleInput(vmm) : () => undefined;
-  // SIGTERM: say where the guest was (registers, last exits) before stopping, to diagnose hangs.
-  process.once('SIGTERM', () => {
-    void vmm
-      .debugDump()
-      .then((text) => process.stderr.write(`typevisor: terminated (SIGTERM); VM state:\n${text}\n`))
-      .finally(() => void vmm.stop());
-  });
   const exit = await exited;
   restoreTerminal();
   await api?.close();

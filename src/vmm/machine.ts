@@ -249,16 +249,20 @@ export class Machine extends EventEmitter {
         lines.push(`vcpu${v.index}: ${(e as Error).message}`);
       }
     }
+    lines.push(await this.recentExits(2000));
+    return lines.join('\n');
+  }
+
+  /** The device thread's list of the last exits it served (its `dump` command). */
+  private recentExits(timeoutMs: number): Promise<string> {
     const id = this.nextRequestId++;
-    const exits = await Promise.race([
+    return Promise.race([
       new Promise<string>((resolve) => {
         this.pendingDumps.set(id, resolve);
         this.command({ type: 'dump', id });
       }),
-      new Promise<string>((resolve) => setTimeout(() => resolve('device thread did not answer within 2 s'), 2000)),
+      new Promise<string>((resolve) => setTimeout(() => resolve(`device thread did not answer within ${timeoutMs} ms`), timeoutMs)),
     ]);
-    lines.push(exits);
-    return lines.join('\n');
   }
 
   private requestDeviceState(): Promise<DevicesStateV1> {
@@ -349,6 +353,7 @@ export class Machine extends EventEmitter {
   private onVcpuMessage(m: VcpuMessage): void {
     if (m.type === 'system-event') {
       if (m.event === 'shutdown') this.finish({ kind: 'poweroff' });
+      else if (m.event === 'reset' && m.detail.includes('KVM_EXIT_SHUTDOWN')) void this.finishAfterTripleFault(m.index, m.detail);
       else if (m.event === 'reset') this.finish({ kind: 'reset', reason: m.detail });
       else this.finish({ kind: 'panic', reason: `guest reported a crash (${m.detail})` });
     } else if (m.type === 'error') {
@@ -438,6 +443,18 @@ export class Machine extends EventEmitter {
   async stop(): Promise<void> {
     this.finish({ kind: 'stopped' });
     await this.teardown();
+  }
+
+  /**
+   * A triple fault leaves no trace in the guest (no handler runs) and, on SVM, KVM re-initialises the vCPU before
+   * reporting it (svm.c shutdown_interception), so its registers are gone too. What the VMM saw last is the best
+   * clue left: the last exits the device thread served go to a warning before the machine ends.
+   */
+  private async finishAfterTripleFault(index: number, detail: string): Promise<void> {
+    const exits = await this.recentExits(1000);
+    const last = exits.split('\n').slice(-17).join('\n');
+    if (!this.exited) this.emit('warning', `vCPU ${index}: triple fault; ${last}`);
+    this.finish({ kind: 'reset', reason: detail });
   }
 
   private finish(exit: MachineExit): void {
