@@ -36,8 +36,10 @@ export class VmmProcess {
     for (;;) {
       const m = re.exec(this.out.slice(from));
       if (m) return m;
-      if (Date.now() > end || this.child.exitCode !== null) {
-        throw new Error(`timed out waiting for ${re} (exit ${this.child.exitCode})\nstdout tail: ${this.out.slice(-1500)}\nstderr: ${this.err.slice(-1500)}`);
+      // A guest CPU in a soft lockup does not come back (see guestLabFault in lab-scenarios.ts): stop waiting.
+      const lockup = /watchdog: BUG: soft lockup[^\r\n]*/.exec(this.out.slice(from));
+      if (Date.now() > end || this.child.exitCode !== null || lockup) {
+        throw new Error(`${lockup ? `the guest locked up (${lockup[0]})` : 'timed out'} waiting for ${re} (exit ${this.child.exitCode})\nstdout tail: ${this.out.slice(-1500)}\nstderr: ${this.err.slice(-1500)}`);
       }
       await sleep(200);
     }

@@ -114,6 +114,7 @@ async function ioScenario(spec: LabSpec): Promise<Record<string, unknown>> {
       ip netns exec tvpeer ip addr add 10.99.0.1/24 dev tvveth1 && ip netns exec tvpeer ip link set tvveth1 up &&
       ip netns exec tvpeer ip link set lo up && ip link set tvtap0 up && ip link set tvveth0 up && ip link set tvbr0 up`);
   const tcpCount = join(spec.workDir, 'tcp-bytes');
+  rmSync(tcpCount, { force: true });
   const sink = spawn('ip', ['netns', 'exec', 'tvpeer', process.execPath, '-e',
     `const n=require('net');let b=0;const s=n.createServer(c=>{c.on('data',d=>b+=d.length);c.on('end',()=>{require('fs').writeFileSync(${JSON.stringify(tcpCount)},String(b));process.exit(0)})});s.listen(5001,'10.99.0.1')`], { stdio: 'ignore' });
   const uds = join(SOCKET_DIR, 'v.sock');
@@ -162,6 +163,21 @@ async function ioScenario(spec: LabSpec): Promise<Record<string, unknown>> {
   return r;
 }
 
+/**
+ * How L2 guests die in this lab when neither VMM is at fault: under sustained virtio-net traffic (or now and then
+ * at boot) the guest takes a triple fault, or one of its CPUs stops in a soft lockup. QEMU's guests do the same
+ * here: in a stress run of 400 MiB TCP transfers per boot (2 vCPUs, 512 MiB), 2 of 2 QEMU q35 guests triple-faulted,
+ * as did 1 of 3 typevisor guests, and another typevisor guest's CPU 0 locked up in the idle task. The lab runs L2
+ * under L1's KVM on QEMU's emulated SVM (TCG), so this is put down to that layer. A failed scenario whose guest
+ * ended this way is run once more; a second fault, or a failure of any other kind, still fails. (The io guest never
+ * resets or locks up on purpose: it powers off.)
+ */
+export function guestLabFault(record: Record<string, unknown>): string | undefined {
+  const stderr = String(record['stderr'] ?? '');
+  const stdout = String(record['stdout'] ?? '');
+  return /guest reset \(triple fault \(KVM_EXIT_SHUTDOWN\)\)/.exec(stderr)?.[0] ?? /watchdog: BUG: soft lockup[^\r\n]*/.exec(stdout)?.[0];
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const [specPath, outPath] = process.argv.slice(2);
   const spec = JSON.parse(readFileSync(specPath!, 'utf8')) as LabSpec;
@@ -175,10 +191,21 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   for (const [name, fn] of scenarios) {
     if (only && !only.split(',').includes(name)) continue;
     const t0 = performance.now();
-    try {
-      out[name] = await fn(spec);
-    } catch (e) {
-      out[name] = { error: (e as Error).stack };
+    const attempt = async (): Promise<Record<string, unknown>> => {
+      try {
+        return await fn(spec);
+      } catch (e) {
+        return { error: (e as Error).stack };
+      }
+    };
+    out[name] = await attempt();
+    const fault = guestLabFault(out[name] as Record<string, unknown>);
+    if (fault && name === 'io') {
+      // Once, in the same L1: see guestLabFault. The first attempt stays in the record and the test reports it.
+      step(`${name}: the guest died of a lab fault (${fault}); running the scenario once more`);
+      const first = out[name] as Record<string, unknown>;
+      out[name] = await attempt();
+      (out[name] as Record<string, unknown>)['labFault'] = { fault, error: first['error'], stderr: String(first['stderr'] ?? '').slice(-2000) };
     }
     (out[name] as Record<string, unknown>)['durationMs'] = performance.now() - t0;
     writeFileSync(outPath!, JSON.stringify(out, null, 2));
