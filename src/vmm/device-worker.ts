@@ -9,7 +9,7 @@ import { writeSync } from 'node:fs';
 import { check, EPOLLIN, EPOLL_CTL_ADD, native } from '../sys/native.js';
 import { Vm } from '../kvm/vm.js';
 import { GuestRam, type SharedGuestRam } from './guest-ram.js';
-import { ExitMailbox } from './exit-mailbox.js';
+import { DevicePoller, ExitMailbox, exitSpinFromEnv } from './exit-mailbox.js';
 import { debug } from './startup-trace.js';
 import { GsiRouter } from './irq-routing.js';
 import { DeviceManager, type DevicesStateV1 } from './device-manager.js';
@@ -165,40 +165,52 @@ function main(data: DeviceWorkerData): void {
   };
   const events = new Uint32Array(64 * 2);
   const trace = process.env['TYPEVISOR_TRACE'] === 'exits';
+  /** Serves every mailbox holding a request (one doorbell stands for all vCPUs); returns how many. */
+  const serveExits = (): number => {
+    let count = 0;
+    for (const m of mailboxes) {
+      if (!m.pending()) continue;
+      count++;
+      try {
+        devices.handleExit(m);
+        served++;
+        // Raw numbers only on the hot path; text is made when a dump or a trace asks for it.
+        const slot = (served % RECENT) * 5;
+        recent[slot] = m.index;
+        recent[slot + 1] = m.kind;
+        recent[slot + 2] = m.address;
+        recent[slot + 3] = m.size;
+        recent[slot + 4] = m.count;
+        if (trace) writeSync(2, `typevisor-trace: ${describeExit(served)}\n`);
+      } catch (e) {
+        // A device bug must not wedge the vCPU: answer all-ones and report.
+        m.data.fill(0xff, 0, m.size * m.count);
+        send({ type: 'error', message: `device error at 0x${m.address.toString(16)}: ${(e as Error).message}` });
+      }
+      m.complete();
+    }
+    return count;
+  };
+  // After an exit, the slots are polled for a while (epoll_wait without blocking) before sleeping: see exit-mailbox.ts.
+  const poller = new DevicePoller(data.mailbox, exitSpinFromEnv().deviceMicros);
   let running = true;
   while (running) {
-    const n = native().epollWait(epfd, events, -1);
+    if (poller.expired()) {
+      poller.stop();
+      // A vCPU that saw the flag still set posted without ringing: its request is in a slot now.
+      if (serveExits() > 0) poller.served();
+    }
+    const n = native().epollWait(epfd, events, poller.active ? 0 : -1);
     if (n < 0) {
       if (n === -4) continue; // EINTR
       send({ type: 'error', message: `epoll_wait failed: ${native().strerror(-n)}` });
       break;
     }
-    flushWarnings();
+    if (n > 0) flushWarnings();
     for (let i = 0; i < n; i++) {
       const tag = events[i * 2 + 1]!;
       if (tag === TAG_EXIT) {
-        native().eventfdRead(data.exitDoorbellFd);
-        // One doorbell for all vCPUs: serve every mailbox holding a request.
-        for (const m of mailboxes) {
-          if (!m.pending()) continue;
-          try {
-            devices.handleExit(m);
-            served++;
-            // Raw numbers only on the hot path; text is made when a dump or a trace asks for it.
-            const slot = (served % RECENT) * 5;
-            recent[slot] = m.index;
-            recent[slot + 1] = m.kind;
-            recent[slot + 2] = m.address;
-            recent[slot + 3] = m.size;
-            recent[slot + 4] = m.count;
-            if (trace) writeSync(2, `typevisor-trace: ${describeExit(served)}\n`);
-          } catch (e) {
-            // A device bug must not wedge the vCPU: answer all-ones and report.
-            m.data.fill(0xff, 0, m.size * m.count);
-            send({ type: 'error', message: `device error at 0x${m.address.toString(16)}: ${(e as Error).message}` });
-          }
-          m.complete();
-        }
+        native().eventfdRead(data.exitDoorbellFd); // the slots are served below
       } else if (tag >= TAG_BACKEND_BASE) {
         devices.virtio.functions[tag - TAG_BACKEND_BASE]?.transport.backendReady();
       } else if (tag >= TAG_NOTIFY_BASE) {
@@ -253,6 +265,7 @@ function main(data: DeviceWorkerData): void {
         }
       }
     }
+    if (serveExits() > 0) poller.served();
   }
   devices.close();
   native().close(epfd);

@@ -5,7 +5,21 @@
  * Atomics.wait/notify for the reply.
  *
  * Slot layout (Int32 words): state, kind, size, count, addrLo, addrHi, then
- * DATA_BYTES bytes of data (string I/O moves size*count bytes at once).
+ * DATA_BYTES bytes of data (string I/O moves size*count bytes at once). After
+ * the slots, one shared word says whether the device thread is polling the
+ * slots (see ExitSpin).
+ *
+ * Exits come in bursts (a console line is two exits per byte, PCI enumeration
+ * a few thousand), and a thread woken from a futex or epoll_wait costs far more
+ * than the request itself, most of all under nested virtualization (KVM lab:
+ * ~1 ms per console byte against QEMU's ~0.2 ms). So both sides spin briefly
+ * before they sleep: the device thread keeps polling the slots for a while
+ * after it served an exit (and a vCPU then posts without the doorbell), and a
+ * vCPU polls for its answer before it waits. On real hardware an answer takes
+ * microseconds, so the polls end almost at once. In the KVM lab, a serial
+ * console boot (2 vCPUs, every kernel message on ttyS0) went from the first
+ * kernel line to /init in 46.9 s without polling, 40.1 s with 1 ms/0.2 ms and
+ * 33.2 s with the 3 ms/2 ms defaults (QEMU: 13 s).
  */
 
 export const MAILBOX_STATE_IDLE = 0;
@@ -28,6 +42,26 @@ const WORD_ADDR_HI = 5;
 const HEADER_BYTES = 32;
 export const DATA_BYTES = 4096;
 export const SLOT_BYTES = HEADER_BYTES + DATA_BYTES;
+/** The shared words after the slots: [0] = 1 while the device thread polls the slots. */
+const SHARED_BYTES = 64;
+const SHARED_DEVICE_POLLING = 0;
+
+/**
+ * How long each side polls before it sleeps, in microseconds. TYPEVISOR_EXIT_SPIN_US="DEVICE,VCPU" overrides the
+ * defaults ("0,0" turns polling off).
+ */
+export interface ExitSpin {
+  readonly deviceMicros: number;
+  readonly vcpuMicros: number;
+}
+
+export function exitSpinFromEnv(value = process.env['TYPEVISOR_EXIT_SPIN_US']): ExitSpin {
+  const defaults = { deviceMicros: 3000, vcpuMicros: 2000 };
+  if (!value) return defaults;
+  const [device, vcpu] = value.split(',').map((x) => Number(x));
+  const valid = (n: number | undefined): n is number => n !== undefined && Number.isFinite(n) && n >= 0 && n <= 100_000;
+  return { deviceMicros: valid(device) ? device : defaults.deviceMicros, vcpuMicros: valid(vcpu) ? vcpu : defaults.vcpuMicros };
+}
 
 export class ExitMailbox {
   readonly words: Int32Array;
@@ -39,25 +73,36 @@ export class ExitMailbox {
   ) {
     this.words = new Int32Array(buffer, index * SLOT_BYTES, HEADER_BYTES / 4);
     this.data = new Uint8Array(buffer, index * SLOT_BYTES + HEADER_BYTES, DATA_BYTES);
+    this.shared = sharedWords(buffer);
   }
 
+  private readonly shared: Int32Array;
+
   static allocate(vcpus: number): SharedArrayBuffer {
-    return new SharedArrayBuffer(vcpus * SLOT_BYTES);
+    return new SharedArrayBuffer(vcpus * SLOT_BYTES + SHARED_BYTES);
   }
 
   // ---- vCPU side ----
-  post(kind: ExitKind, address: number, size: number, count: number): void {
+  /** Posts a request; returns whether the device thread must be woken (it is not polling the slots). */
+  post(kind: ExitKind, address: number, size: number, count: number): boolean {
     const w = this.words;
     w[WORD_KIND] = kind;
     w[WORD_SIZE] = size;
     w[WORD_COUNT] = count;
     w[WORD_ADDR_LO] = address % 0x1_0000_0000;
     w[WORD_ADDR_HI] = Math.floor(address / 0x1_0000_0000);
+    // Both sequentially consistent: either this load sees the device thread's "stopped polling", or the device
+    // thread's last look at the slots (after it stopped polling, DevicePoller.stop) sees this request.
     Atomics.store(w, WORD_STATE, MAILBOX_STATE_REQUEST);
+    return Atomics.load(this.shared, SHARED_DEVICE_POLLING) === 0;
   }
 
-  /** Blocks the vCPU thread until the device thread answered. */
-  awaitDone(): void {
+  /** Blocks the vCPU thread until the device thread answered: polls for `spinMicros` first, then waits. */
+  awaitDone(spinMicros = 0): void {
+    if (spinMicros > 0 && Atomics.load(this.words, WORD_STATE) === MAILBOX_STATE_REQUEST) {
+      const deadline = performance.now() + spinMicros / 1000;
+      while (Atomics.load(this.words, WORD_STATE) === MAILBOX_STATE_REQUEST && performance.now() < deadline);
+    }
     while (Atomics.load(this.words, WORD_STATE) === MAILBOX_STATE_REQUEST) {
       Atomics.wait(this.words, WORD_STATE, MAILBOX_STATE_REQUEST, 1000);
     }
@@ -83,6 +128,52 @@ export class ExitMailbox {
   complete(): void {
     Atomics.store(this.words, WORD_STATE, MAILBOX_STATE_DONE);
     Atomics.notify(this.words, WORD_STATE);
+  }
+}
+
+function sharedWords(buffer: SharedArrayBuffer): Int32Array {
+  return new Int32Array(buffer, buffer.byteLength - SHARED_BYTES, SHARED_BYTES / 4);
+}
+
+/**
+ * The device thread's side of the polling: `start` after serving an exit keeps it polling until `spinMicros` pass
+ * without one; `expired` says when to stop, and `stop` clears the flag the vCPUs read. After `stop` the caller looks
+ * at every slot once more before it sleeps.
+ */
+export class DevicePoller {
+  private readonly shared: Int32Array;
+  private deadline = 0;
+  private polling = false;
+
+  constructor(
+    buffer: SharedArrayBuffer,
+    private readonly spinMicros: number,
+  ) {
+    this.shared = sharedWords(buffer);
+  }
+
+  get active(): boolean {
+    return this.polling;
+  }
+
+  /** An exit was just served: poll (on) for another `spinMicros`. */
+  served(): void {
+    if (this.spinMicros <= 0) return;
+    this.deadline = performance.now() + this.spinMicros / 1000;
+    if (!this.polling) {
+      this.polling = true;
+      Atomics.store(this.shared, SHARED_DEVICE_POLLING, 1);
+    }
+  }
+
+  /** Whether polling should end now (no exit for `spinMicros`). */
+  expired(): boolean {
+    return this.polling && performance.now() >= this.deadline;
+  }
+
+  stop(): void {
+    this.polling = false;
+    Atomics.store(this.shared, SHARED_DEVICE_POLLING, 0);
   }
 }
 

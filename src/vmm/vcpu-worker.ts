@@ -25,6 +25,7 @@ import {
   DATA_BYTES,
   ExitKind,
   ExitMailbox,
+  exitSpinFromEnv,
   RUN_STATE_PAUSE,
   RUN_STATE_RUNNING,
   RUN_STATE_STOP,
@@ -72,6 +73,7 @@ function main(data: VcpuWorkerData): void {
   const doorbell = (): void => {
     native().eventfdWrite(data.doorbellFd, 1);
   };
+  const spinMicros = exitSpinFromEnv().vcpuMicros;
 
   // Set after a port I/O or MMIO exit was answered: KVM finishes the instruction (writes an IN's or MMIO read's
   // value to the register, advances a string op) only on the next KVM_RUN.
@@ -120,14 +122,9 @@ function main(data: VcpuWorkerData): void {
           Atomics.store(control, CONTROL_RUN_STATE, RUN_STATE_STOP);
           break;
         }
-        if (dir === KVM_EXIT_IO_OUT) {
-          mailbox.data.set(run.subarray(dataOffset, dataOffset + bytes));
-          mailbox.post(ExitKind.PioWrite, port, size, count);
-        } else {
-          mailbox.post(ExitKind.PioRead, port, size, count);
-        }
-        doorbell();
-        mailbox.awaitDone();
+        if (dir === KVM_EXIT_IO_OUT) mailbox.data.set(run.subarray(dataOffset, dataOffset + bytes));
+        if (mailbox.post(dir === KVM_EXIT_IO_OUT ? ExitKind.PioWrite : ExitKind.PioRead, port, size, count)) doorbell();
+        mailbox.awaitDone(spinMicros);
         if (dir !== KVM_EXIT_IO_OUT) run.set(mailbox.data.subarray(0, bytes), dataOffset);
         exitAwaitsCompletion = true;
         break;
@@ -138,14 +135,9 @@ function main(data: VcpuWorkerData): void {
         const len = runView.getUint32(kvmRun.fields.mmio_len.offset, true);
         const isWrite = run[kvmRun.fields.mmio_is_write.offset]! !== 0;
         if (len > 8) break;
-        if (isWrite) {
-          mailbox.data.set(run.subarray(KVM_RUN_MMIO_DATA_OFFSET, KVM_RUN_MMIO_DATA_OFFSET + len));
-          mailbox.post(ExitKind.MmioWrite, address, len, 1);
-        } else {
-          mailbox.post(ExitKind.MmioRead, address, len, 1);
-        }
-        doorbell();
-        mailbox.awaitDone();
+        if (isWrite) mailbox.data.set(run.subarray(KVM_RUN_MMIO_DATA_OFFSET, KVM_RUN_MMIO_DATA_OFFSET + len));
+        if (mailbox.post(isWrite ? ExitKind.MmioWrite : ExitKind.MmioRead, address, len, 1)) doorbell();
+        mailbox.awaitDone(spinMicros);
         if (!isWrite) run.set(mailbox.data.subarray(0, len), KVM_RUN_MMIO_DATA_OFFSET);
         exitAwaitsCompletion = true;
         break;
