@@ -75,7 +75,9 @@ test('tiny image: two linked-clone VMs on an isolated network get hostnames, lea
   const ips: Record<string, string> = {};
   for (const name of ['alpha', 'beta']) {
     await readers[name]!.waitFor(`typevisor-tiny: hostname ${name}-host`, 180_000);
-    await readers[name]!.waitFor(/typevisor-tiny: eth0 10\.219\.33\.\d+/, 120_000);
+    // The whole line: a match on a chunk that ends inside the address ("10.219.33.1" of "10.219.33.123/24") raced
+    // the assertion below.
+    await readers[name]!.waitFor(/typevisor-tiny: eth0 10\.219\.33\.\d+\/24\r?\n/, 120_000);
     const end = Date.now() + 30_000;
     for (;;) {
       const view = (await api('GET', `/api/v1/vms/${name}`)).json;
