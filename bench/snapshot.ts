@@ -18,13 +18,18 @@ copyFileSync(await buildTestGuest(), guest);
 writeFileSync(join(dir, 'spec.json'), JSON.stringify({ guest, sizesMiB: [256, 1024] }));
 // TYPEVISOR_DEBUG=1 npm run bench:snapshot: the VMMs in L1 trace their start-up with timestamps; the
 // traces are kept in .cache/bench/snapshot/trace-*.log, next to the spawn and API-call times.
-const debugEnv = process.env['TYPEVISOR_DEBUG'] ? { TYPEVISOR_DEBUG: '1', SNAPSHOT_BENCH_TRACE_DIR: dir } : undefined;
+const spin = process.env['TYPEVISOR_EXIT_SPIN_US'];
+const labEnv = {
+  ...(process.env['TYPEVISOR_DEBUG'] ? { TYPEVISOR_DEBUG: '1', SNAPSHOT_BENCH_TRACE_DIR: dir } : {}),
+  // The exit hand-off's polling times (exit-mailbox.ts), to compare settings.
+  ...(spin ? { TYPEVISOR_EXIT_SPIN_US: spin } : {}),
+};
 const lab = await runInLab({
   script: `node dist/bench/snapshot-l1.js ${join(dir, 'spec.json')} ${join(dir, 'results.json')}`,
   timeoutMs: 3_600_000,
   memoryMiB: 6144,
   shareWritable: [dir],
-  ...(debugEnv ? { env: debugEnv } : {}),
+  env: labEnv,
 });
 if (lab.exitCode !== 0) throw new Error(`snapshot benchmark failed in L1:\n${lab.output}`);
 const results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as any[];
