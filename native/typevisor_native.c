@@ -173,7 +173,22 @@ static napi_value n_address_of(napi_env env, napi_callback_info info) {
 }
 
 static void noop_finalize(napi_env env, void *data, void *hint) {}
-static napi_status create_unaccounted_buffer(napi_env env, void *p, uint64_t length, napi_value *ab);
+
+/*
+ * An ArrayBuffer over memory this addon maps, hidden from V8's external-memory accounting. V8 counts an external
+ * buffer's length as memory a GC could free, and a guest-RAM-sized count (hundreds of MiB at once) forces a full
+ * mark-compact on the spot ("external memory pressure"): ~10 ms natively, ~200 ms under the KVM lab's TCG, in the
+ * middle of a boot or a snapshot restore. Collecting these buffers frees nothing (munmap does), the reason V8 itself
+ * gives buffers with an empty deleter an accounting length of 0; N-API cannot ask for that, so the count is taken
+ * back in advance here and given back by munmap.
+ */
+static napi_status create_unaccounted_buffer(napi_env env, void *p, uint64_t length, napi_value *ab) {
+  int64_t ignored;
+  napi_adjust_external_memory(env, -(int64_t)length, &ignored);
+  napi_status status = napi_create_external_arraybuffer(env, p, (size_t)length, noop_finalize, NULL, ab);
+  if (status != napi_ok) napi_adjust_external_memory(env, (int64_t)length, &ignored);
+  return status;
+}
 
 /*
  * mmap(fd, length, prot, flags, offset) -> { address: bigint, buffer: ArrayBuffer } or -errno.
@@ -202,22 +217,6 @@ static napi_value n_mmap(napi_env env, napi_callback_info info) {
   CHECK(napi_set_named_property(env, out, "address", make_bigint(env, (uint64_t)(uintptr_t)p)));
   CHECK(napi_set_named_property(env, out, "buffer", ab));
   return out;
-}
-
-/*
- * An ArrayBuffer over memory this addon maps, hidden from V8's external-memory accounting. V8 counts an external
- * buffer's length as memory a GC could free, and a guest-RAM-sized count (hundreds of MiB at once) forces a full
- * mark-compact on the spot ("external memory pressure"): ~10 ms natively, ~200 ms under the KVM lab's TCG, in the
- * middle of a boot or a snapshot restore. Collecting these buffers frees nothing (munmap does), the reason V8 itself
- * gives buffers with an empty deleter an accounting length of 0; N-API cannot ask for that, so the count is taken
- * back in advance here and given back by munmap.
- */
-static napi_status create_unaccounted_buffer(napi_env env, void *p, uint64_t length, napi_value *ab) {
-  int64_t ignored;
-  napi_adjust_external_memory(env, -(int64_t)length, &ignored);
-  napi_status status = napi_create_external_arraybuffer(env, p, (size_t)length, noop_finalize, NULL, ab);
-  if (status != napi_ok) napi_adjust_external_memory(env, (int64_t)length, &ignored);
-  return status;
 }
 
 /* Maps an existing address range again as an ArrayBuffer (for worker threads sharing one mapping). */

@@ -7,7 +7,7 @@
  * Slot layout (Int32 words): state, kind, size, count, addrLo, addrHi, then
  * DATA_BYTES bytes of data (string I/O moves size*count bytes at once). After
  * the slots, one shared word says whether the device thread is polling the
- * slots (see ExitSpin).
+ * slots (see DevicePoller).
  *
  * Exits come in bursts (a console line is two exits per byte, PCI enumeration
  * a few thousand), and a thread woken from a futex or epoll_wait costs far more
@@ -136,7 +136,7 @@ function sharedWords(buffer: SharedArrayBuffer): Int32Array {
 }
 
 /**
- * The device thread's side of the polling: `start` after serving an exit keeps it polling until `spinMicros` pass
+ * The device thread's side of the polling: `served` after serving an exit keeps it polling until `spinMicros` pass
  * without one; `expired` says when to stop, and `stop` clears the flag the vCPUs read. After `stop` the caller looks
  * at every slot once more before it sleeps.
  */

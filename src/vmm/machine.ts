@@ -353,7 +353,7 @@ export class Machine extends EventEmitter {
   private onVcpuMessage(m: VcpuMessage): void {
     if (m.type === 'system-event') {
       if (m.event === 'shutdown') this.finish({ kind: 'poweroff' });
-      else if (m.event === 'reset' && m.detail.includes('KVM_EXIT_SHUTDOWN')) void this.finishAfterTripleFault(m.index, m.detail);
+      else if (m.event === 'triple-fault') void this.finishAfterTripleFault(m.index, m.detail);
       else if (m.event === 'reset') this.finish({ kind: 'reset', reason: m.detail });
       else this.finish({ kind: 'panic', reason: `guest reported a crash (${m.detail})` });
     } else if (m.type === 'error') {

@@ -43,7 +43,7 @@ export interface VcpuWorkerData {
 /** Messages a vCPU thread sends to the main thread. */
 export type VcpuMessage =
   | { type: 'ready'; index: number; tid: number }
-  | { type: 'system-event'; index: number; event: 'shutdown' | 'reset' | 'crash'; detail: string }
+  | { type: 'system-event'; index: number; event: 'shutdown' | 'reset' | 'triple-fault' | 'crash'; detail: string }
   | { type: 'error'; index: number; message: string };
 
 /** Per-vCPU exit counters (Float64 slots), for metrics: indexed by EXIT_COUNTER_*. */
@@ -149,7 +149,7 @@ function main(data: VcpuWorkerData): void {
         break;
       case KVM_EXIT.SHUTDOWN:
         // Triple fault: on a PC this resets the machine.
-        post({ type: 'system-event', index, event: 'reset', detail: 'triple fault (KVM_EXIT_SHUTDOWN)' });
+        post({ type: 'system-event', index, event: 'triple-fault', detail: 'triple fault (KVM_EXIT_SHUTDOWN)' });
         Atomics.store(control, CONTROL_RUN_STATE, RUN_STATE_STOP);
         break;
       case KVM_EXIT.SYSTEM_EVENT: {

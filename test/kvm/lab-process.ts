@@ -18,6 +18,9 @@ export const step = (what: string) => process.stderr.write(`[lab-scenarios +${((
 /** Unix sockets cannot live on the 9p share (ENXIO): they go to L1's own /tmp. */
 export const SOCKET_DIR = mkdtempSync('/tmp/tv-lab-');
 
+/** A guest kernel's soft-lockup report on its console. */
+export const GUEST_SOFT_LOCKUP = /watchdog: BUG: soft lockup[^\r\n]*/;
+
 export class VmmProcess {
   out = '';
   err = '';
@@ -37,7 +40,7 @@ export class VmmProcess {
       const m = re.exec(this.out.slice(from));
       if (m) return m;
       // A guest CPU in a soft lockup does not come back (see guestLabFault in lab-scenarios.ts): stop waiting.
-      const lockup = /watchdog: BUG: soft lockup[^\r\n]*/.exec(this.out.slice(from));
+      const lockup = GUEST_SOFT_LOCKUP.exec(this.out.slice(from));
       if (Date.now() > end || this.child.exitCode !== null || lockup) {
         throw new Error(`${lockup ? `the guest locked up (${lockup[0]})` : 'timed out'} waiting for ${re} (exit ${this.child.exitCode})\nstdout tail: ${this.out.slice(-1500)}\nstderr: ${this.err.slice(-1500)}`);
       }
