@@ -4,6 +4,8 @@
 #   results   the run's results directory    -> mounted at its host path; holds lab-env.sh, script.sh, and
 #                                               receives output.log, exit-code (or lab-error)
 #   rw<N>     each `shareWritable` directory -> mounted writable at its host path
+# While the script runs, L1 writes its uptime to heartbeat in the results share every HEARTBEAT_S seconds: the
+# host (lab.ts) ends a run whose heartbeat stops, since an L1 that hangs whole prints nothing a host could read.
 # Markers on the serial console (read by lab.ts): TYPEVISOR-LAB-READY, TYPEVISOR-LAB-EXIT=<code>,
 # TYPEVISOR-LAB-ERROR: <reason>.
 
@@ -66,8 +68,12 @@ echo "TYPEVISOR-LAB-READY (L1 uptime $(cut -d' ' -f1 /newroot/proc/uptime) s)"
 mkfifo /lab-output
 tee "$results/output.log" </lab-output &
 tee_pid=$!
+HEARTBEAT_S=5
+(while :; do cut -d' ' -f1 /newroot/proc/uptime >"$results/heartbeat"; sleep "$HEARTBEAT_S"; done) &
+heartbeat_pid=$!
 chroot /newroot /bin/sh "$LAB_RESULTS_PATH/script.sh" </dev/null >/lab-output 2>&1
 echo "$?" >"$results/exit-code"
+kill "$heartbeat_pid" 2>/dev/null
 waited=0
 while kill -0 "$tee_pid" 2>/dev/null && [ "$waited" -lt 20 ]; do
   sleep 0.25

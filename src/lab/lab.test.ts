@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { interpretLabRun, LabError, runInLab, type QemuRun } from './lab.js';
+import { interpretLabRun, LabError, runInLab, watchHeartbeat, type QemuRun } from './lab.js';
 
 async function withResults(files: Record<string, string>, body: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'lab-results-'));
@@ -88,7 +89,7 @@ test('runInLab: bad options are refused before anything boots', async () => {
   await assert.rejects(runInLab({ script: 'true', timeoutMs: 1000, env: { 'BAD-NAME': 'x' } }), /invalid environment variable name: BAD-NAME/);
 });
 
-test('a soft lockup or panic of L1 itself is a lab fault (retried in a fresh L1); a failing script is not', async () => {
+test('a soft lockup, panic or stopped heartbeat of L1 itself is a lab fault (retried in a fresh L1); a failing script is not', async () => {
   const lockedUp: QemuRun = {
     ...finished,
     console: 'TYPEVISOR-LAB-READY\n[lab-scenarios +25.1s] done\n[   56.822081] watchdog: BUG: soft lockup - CPU#1 stuck for 26s! [node:154]\n[   57.1] Kernel panic - not syncing: softlockup: hung tasks\n',
@@ -100,11 +101,39 @@ test('a soft lockup or panic of L1 itself is a lab fault (retried in a fresh L1)
       assert.match(error.labFault ?? '', /^watchdog: BUG: soft lockup - CPU#1 stuck for 26s! \[node:154\]$/);
       return true;
     });
+    // A whole-L1 hang prints nothing: the host saw the heartbeat stop and killed QEMU.
+    const stalled = { ...finished, console: 'TYPEVISOR-LAB-READY\n[lab-scenarios +65.1s] starting\n', stalledForMs: 92_400, qemuExit: 'signal SIGKILL' };
+    await assert.rejects(interpretLabRun(stalled, dir, 420_000), (error: unknown) => {
+      assert.ok(error instanceof LabError);
+      assert.match(error.message, /L1 stopped: no heartbeat for 92 s \(the script did not finish\)/);
+      assert.equal(error.labFault, 'L1 stopped: no heartbeat for 92 s');
+      return true;
+    });
     const scriptFailed = { ...finished, console: 'TYPEVISOR-LAB-READY\nsome error\n', timedOut: true };
     await assert.rejects(interpretLabRun(scriptFailed, dir, 60_000), (error: unknown) => {
       assert.ok(error instanceof LabError);
       assert.equal(error.labFault, undefined);
       return true;
     });
+  });
+});
+
+test('watchHeartbeat: quiet while the heartbeat changes, one call once it has stood still for the limit', async () => {
+  await withResults({}, async (dir) => {
+    const file = join(dir, 'heartbeat');
+    let uptime = 0;
+    const beating = setInterval(() => writeFileSync(file, String(++uptime)), 20);
+    const stalls: { stalledForMs: number; at: number }[] = [];
+    const watcher = watchHeartbeat(file, 150, (stalledForMs) => stalls.push({ stalledForMs, at: performance.now() }), 10);
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(stalls.length, 0, 'a changing heartbeat is not a stall');
+    clearInterval(beating);
+    const stoppedAt = performance.now();
+    await new Promise((r) => setTimeout(r, 400));
+    clearInterval(watcher);
+    assert.equal(stalls.length, 1);
+    assert.ok(stalls[0]!.stalledForMs >= 150, `stalled for ${stalls[0]!.stalledForMs} ms`);
+    // The last beat came at most one beat (20 ms) before the stop.
+    assert.ok(stalls[0]!.at - stoppedAt >= 125, `reported ${stalls[0]!.at - stoppedAt} ms after the heartbeat stopped`);
   });
 });

@@ -8,7 +8,7 @@
  * off. See src/lab/l1-init.sh for the L1 side and docs/lab.md for usage.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { buildInitramfs, cacheDir, ensureKernels, repoRoot } from './artifacts.js';
@@ -46,6 +46,11 @@ export interface LabOptions {
    * default 1. The script runs again from the start in a fresh L1, so it must not depend on a previous attempt.
    */
   readonly labFaultRetries?: number;
+  /**
+   * L1 writes a heartbeat to the results share every 5 s while the script runs; a run whose heartbeat stops for this
+   * long is killed as a lab fault (an L1 that hangs whole prints nothing else). Default 90 s.
+   */
+  readonly stallTimeoutMs?: number;
 }
 
 export interface LabResult {
@@ -71,14 +76,15 @@ export class LabError extends Error {
     message: string,
     readonly console: string,
     readonly resultsDir: string,
+    private readonly stall?: string,
   ) {
     super(`${message}\n--- L1 console (last lines) ---\n${lastLines(console, 40)}`);
     this.name = 'LabError';
   }
 
-  /** L1's kernel itself failed (not the script, not typevisor): what a retry in a fresh L1 is for. */
+  /** L1's kernel itself failed or stopped (not the script, not typevisor): what a retry in a fresh L1 is for. */
   get labFault(): string | undefined {
-    return LAB_FAULT.exec(this.console)?.[0];
+    return LAB_FAULT.exec(this.console)?.[0] ?? this.stall;
   }
 }
 
@@ -96,6 +102,9 @@ export const LAB_FAULT = /watchdog: BUG: soft lockup[^\r\n]*|Kernel panic - not 
 export const L1_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'overlay', 'kvm_amd'] as const;
 
 export const READY_MARKER = 'TYPEVISOR-LAB-READY';
+const HEARTBEAT_FILE = 'heartbeat';
+const DEFAULT_STALL_TIMEOUT_MS = 90_000;
+const HEARTBEAT_POLL_MS = 5_000;
 const ERROR_MARKER = /TYPEVISOR-LAB-ERROR: ([^\r\n]*)/;
 const EXIT_MARKER = /TYPEVISOR-LAB-EXIT=(\d+)/;
 const RUNS_KEPT = 20;
@@ -211,7 +220,7 @@ async function runInLabOnce(options: LabOptions): Promise<LabResult> {
       '',
     ].join('\n'),
   );
-  for (const stale of ['exit-code', 'output.log', 'lab-error']) await rm(join(resultsDir, stale), { force: true });
+  for (const stale of ['exit-code', 'output.log', 'lab-error', HEARTBEAT_FILE]) await rm(join(resultsDir, stale), { force: true });
 
   const args = qemuLabArgs({
     kernel: options.l1Kernel === 'bzImage' ? kernels.generic.bzImage : kernels.generic.vmlinux,
@@ -234,8 +243,8 @@ export async function interpretLabRun(run: QemuRun, resultsDir: string, timeoutM
   const exitCodeText = await readFile(join(resultsDir, 'exit-code'), 'utf8').catch(() => undefined);
   const labError = await readFile(join(resultsDir, 'lab-error'), 'utf8').catch(() => undefined);
   const output = await readFile(join(resultsDir, 'output.log'), 'utf8').catch(() => '');
-  const fail = (message: string): never => {
-    throw new LabError(`lab: ${message}`, run.console, resultsDir);
+  const fail = (message: string, stall?: string): never => {
+    throw new LabError(`lab: ${message}`, run.console, resultsDir, stall);
   };
   if (labError !== undefined) fail(`L1 failed: ${labError.trim()}`);
   // The script's own output is on the console too: markers count only when the results share has no answer.
@@ -243,6 +252,10 @@ export async function interpretLabRun(run: QemuRun, resultsDir: string, timeoutM
   if (exitCodeSource === undefined) {
     const errorOnConsole = ERROR_MARKER.exec(run.console)?.[1];
     if (errorOnConsole !== undefined) fail(`L1 failed: ${errorOnConsole.trim()}`);
+    if (run.stalledForMs !== undefined) {
+      const stall = `L1 stopped: no heartbeat for ${Math.round(run.stalledForMs / 1000)} s`;
+      fail(`${stall} (the script did not finish)`, stall);
+    }
     if (run.timedOut) {
       fail(`timed out after ${timeoutMs} ms (${run.readyAtMs === undefined ? 'L1 did not come up' : 'the script did not finish'})`);
     }
@@ -271,6 +284,8 @@ export interface QemuRun {
   totalMs: number;
   queuedMs: number;
   timedOut: boolean;
+  /** Set when L1 was killed because its heartbeat stopped (see LabOptions.stallTimeoutMs): for how long. */
+  stalledForMs?: number;
   qemuExit: string;
 }
 
@@ -337,6 +352,8 @@ function runQemu(args: readonly string[], options: LabOptions, resultsDir: strin
     let readyAtMs: number | undefined;
     let timedOut: 'queue' | 'run' | undefined;
     let runTimer: NodeJS.Timeout | undefined;
+    let heartbeatTimer: NodeJS.Timeout | undefined;
+    let stalledForMs: number | undefined;
     const queueTimer = setTimeout(() => {
       timedOut = 'queue';
       killGroup();
@@ -354,6 +371,10 @@ function runQemu(args: readonly string[], options: LabOptions, resultsDir: strin
       consoleText += text;
       if (readyAtMs === undefined && started !== undefined && consoleText.includes(READY_MARKER)) {
         readyAtMs = Math.round(performance.now() - started);
+        heartbeatTimer = watchHeartbeat(join(resultsDir, HEARTBEAT_FILE), options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS, (ms) => {
+          stalledForMs = ms;
+          killGroup();
+        });
       }
       // A runaway guest must not exhaust the host's memory: keep the boot messages and the newest output.
       if (consoleText.length > CONSOLE_LIMIT) {
@@ -372,6 +393,7 @@ function runQemu(args: readonly string[], options: LabOptions, resultsDir: strin
     const finish = (): void => {
       clearTimeout(queueTimer);
       clearTimeout(runTimer);
+      clearInterval(heartbeatTimer);
       if (child.pid !== undefined) liveGroups.delete(child.pid);
     };
     child.on('error', (error) => {
@@ -391,8 +413,43 @@ function runQemu(args: readonly string[], options: LabOptions, resultsDir: strin
         totalMs: Math.round(now - (started ?? now)),
         queuedMs: Math.round((started ?? now) - spawned),
         timedOut: timedOut === 'run',
+        ...(stalledForMs === undefined ? {} : { stalledForMs }),
         qemuExit: signal ? `signal ${signal}` : `status ${code}`,
       });
     });
   });
+}
+
+/**
+ * Polls L1's heartbeat file (its uptime, rewritten every few seconds by l1-init.sh) and calls `onStall` once when
+ * it has not changed for `stallTimeoutMs`. The clock starts at the call, i.e. when L1 said it was ready.
+ */
+export function watchHeartbeat(
+  path: string,
+  stallTimeoutMs: number,
+  onStall: (stalledForMs: number) => void,
+  pollMs = HEARTBEAT_POLL_MS,
+): NodeJS.Timeout {
+  let lastBeat = '';
+  let lastChange = performance.now();
+  const timer = setInterval(() => {
+    const beat = readFileSyncOrEmpty(path);
+    const now = performance.now();
+    if (beat !== lastBeat) {
+      lastBeat = beat;
+      lastChange = now;
+    } else if (now - lastChange >= stallTimeoutMs) {
+      clearInterval(timer);
+      onStall(now - lastChange);
+    }
+  }, pollMs);
+  return timer;
+}
+
+function readFileSyncOrEmpty(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
 }

@@ -1,9 +1,15 @@
-/** Which L2 guest deaths the lab scenarios put down to the lab (guestLabFault), and which they do not. */
+/**
+ * Which L2 guest deaths the lab scenarios put down to the lab (guestLabFault), and which they do not; how the
+ * scenario runner retries those and resumes after an L1 that stopped.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { guestLabFault } from './lab-scenarios.js';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { guestLabFault, runScenarios } from './lab-scenarios.js';
 
-test('a triple fault or a guest soft lockup is a lab fault; other failures are not', () => {
+test('a triple fault, a guest soft lockup or a hang at boot is a lab fault; other failures are not', () => {
   assert.equal(
     guestLabFault({ error: 'timed out', stdout: 'TVIO: start\n', stderr: 'typevisor: guest reset (triple fault (KVM_EXIT_SHUTDOWN)); exiting\n' }),
     'guest reset (triple fault (KVM_EXIT_SHUTDOWN))',
@@ -13,6 +19,49 @@ test('a triple fault or a guest soft lockup is a lab fault; other failures are n
     'watchdog: BUG: soft lockup - CPU#0 stuck for 26s! [swapper/0:0]',
   );
   assert.equal(guestLabFault({ error: 'timed out waiting for /TVIO: done/', stdout: 'TVIO: start\n', stderr: '' }), undefined);
+  assert.equal(
+    guestLabFault({ error: 'the guest hung at boot: no /TVS: ready/ within 150 s\ntimed out waiting for /TVS: ready/ (exit null)', stdout: '', stderr: '' }),
+    'the guest hung at boot: no /TVS: ready/ within 150 s',
+  );
   assert.equal(guestLabFault({ error: 'x', stdout: '', stderr: 'typevisor: error: vCPU 0 stopped on KVM_EXIT_INTERNAL_ERROR' }), undefined);
   assert.equal(guestLabFault({ stdout: 'TVIO: done\n', stderr: '' }), undefined);
+});
+
+test('runScenarios keeps what an earlier L1 finished, retries a guest lab fault once, and writes the record whole', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tv-scenarios-'));
+  try {
+    const outPath = join(dir, 'record.json');
+    writeFileSync(outPath, JSON.stringify({ done: { result: 'from the first L1', durationMs: 5 } }));
+    const calls: string[] = [];
+    let faultyRuns = 0;
+    const record = await runScenarios(
+      [
+        { name: 'done', run: async () => (calls.push('done'), { result: 'again' }), retryOnLabFault: false },
+        { name: 'throws', run: async () => (calls.push('throws'), Promise.reject(new Error('boom'))), retryOnLabFault: true },
+        {
+          name: 'faulty',
+          run: async () => {
+            calls.push('faulty');
+            faultyRuns++;
+            return faultyRuns === 1 ? { error: 'timed out', stderr: 'typevisor: guest reset (triple fault (KVM_EXIT_SHUTDOWN)); exiting\n' } : { ok: true };
+          },
+          retryOnLabFault: true,
+        },
+        { name: 'skipped', run: async () => (calls.push('skipped'), {}), retryOnLabFault: false },
+      ],
+      outPath,
+      ['done', 'throws', 'faulty'],
+    );
+    assert.deepEqual(calls, ['throws', 'faulty', 'faulty']);
+    assert.equal(record['done']!['result'], 'from the first L1');
+    assert.match(String(record['throws']!['error']), /Error: boom/);
+    assert.equal(record['throws']!['labFault'], undefined, 'an error that is not a guest lab fault runs once');
+    assert.equal(record['faulty']!['ok'], true);
+    assert.deepEqual(record['faulty']!['labFault'], { fault: 'guest reset (triple fault (KVM_EXIT_SHUTDOWN))', error: 'timed out', stderr: 'typevisor: guest reset (triple fault (KVM_EXIT_SHUTDOWN)); exiting\n' });
+    assert.equal(record['skipped'], undefined);
+    assert.deepEqual(JSON.parse(readFileSync(outPath, 'utf8')), record);
+    assert.equal(existsSync(`${outPath}.partial`), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -18,6 +18,15 @@ export const step = (what: string) => process.stderr.write(`[lab-scenarios +${((
 /** Unix sockets cannot live on the 9p share (ENXIO): they go to L1's own /tmp. */
 export const SOCKET_DIR = mkdtempSync('/tmp/tv-lab-');
 
+/**
+ * How long a Debian guest may take from spawn to its init's first marker. It takes 20-30 s in the lab; a guest that
+ * is not there after this has hung, and waiting longer only eats into the lab run's time limit.
+ */
+export const GUEST_BOOT_MS = 150_000;
+
+/** How waitForBoot reports a guest that is still running but never reached its first marker. */
+export const GUEST_BOOT_HUNG = 'the guest hung at boot';
+
 /** A guest kernel's soft-lockup report on its console. */
 export const GUEST_SOFT_LOCKUP = /watchdog: BUG: soft lockup[^\r\n]*/;
 
@@ -45,6 +54,18 @@ export class VmmProcess {
         throw new Error(`${lockup ? `the guest locked up (${lockup[0]})` : 'timed out'} waiting for ${re} (exit ${this.child.exitCode})\nstdout tail: ${this.out.slice(-1500)}\nstderr: ${this.err.slice(-1500)}`);
       }
       await sleep(200);
+    }
+  }
+  /**
+   * Waits up to GUEST_BOOT_MS for a booting guest's first marker. A guest still running without it has hung at boot
+   * (GUEST_BOOT_HUNG: see guestLabFault in lab-scenarios.ts); a VMM that exited or a soft lockup fail as in waitFor.
+   */
+  async waitForBoot(marker: RegExp): Promise<RegExpExecArray> {
+    try {
+      return await this.waitFor(marker, GUEST_BOOT_MS);
+    } catch (e) {
+      if (this.child.exitCode !== null || GUEST_SOFT_LOCKUP.test(this.out)) throw e;
+      throw new Error(`${GUEST_BOOT_HUNG}: no ${marker} within ${GUEST_BOOT_MS / 1000} s\n${(e as Error).message}`);
     }
   }
   /** Types `line` on the guest console and waits for `answer` in what follows. */

@@ -74,7 +74,7 @@ export async function snapshotDebianScenario(spec: SnapshotDebianSpec): Promise<
   ]);
   let restored: VmmProcess | undefined;
   try {
-    await vm.waitFor(/TVS: ready/, 400_000);
+    await vm.waitForBoot(/TVS: ready/);
     r['bootMs'] = performance.now() - t0;
     // 1. A file on the disk, synced (ext4 mounted by the init).
     step('snapshot-debian: writing the disk');

@@ -125,8 +125,10 @@ describe('virtio devices and snapshots on real KVM (KVM lab)', { timeout: 1_800_
     });
     assert.equal(lab.exitCode, 0, `lab-scenarios failed inside L1:\n${lab.output.slice(-4000)}`);
     record = JSON.parse(readFileSync(join(work, 'record.json'), 'utf8'));
-    const fault = record.io?.['labFault'] as { fault: string; error: string } | undefined;
-    if (fault) process.stderr.write(`virtio/snapshot lab: the io scenario's first guest died of a lab fault (${fault.fault}) and ran again:\n${fault.error}\n`);
+    for (const [name, scenario] of Object.entries(record)) {
+      const fault = scenario?.['labFault'] as { fault: string; error: string } | undefined;
+      if (fault) process.stderr.write(`virtio/snapshot lab: the ${name} scenario's first guest died of a lab fault (${fault.fault}) and ran again:\n${fault.error}\n`);
+    }
     const durations = Object.entries(record).map(([name, r]) => `${name} ${Math.round(Number(r['durationMs']) / 1000)} s`).join(', ');
     process.stderr.write(`virtio/snapshot lab: queued ${lab.queuedMs} ms, L1 up in ${lab.l1BootMs} ms, total ${lab.totalMs} ms (${durations})\n`);
   });

@@ -7,10 +7,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { realpathSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildInitramfs, ensureKernels, repoRoot } from '../../src/lab/artifacts.js';
-import { runInLab } from '../../src/lab/lab.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { buildInitramfs, cacheDir, ensureKernels, repoRoot } from '../../src/lab/artifacts.js';
+import { LabError, READY_MARKER, runInLab } from '../../src/lab/lab.js';
 import { shellQuote } from '../../src/lab/qemu-args.js';
 
 const labEnabled = process.env.TYPEVISOR_LAB === '1' || process.env.CI === 'true';
@@ -96,4 +99,44 @@ test('KVM lab: L1 has /dev/kvm, Node.js opens it, QEMU -enable-kvm boots an L2 k
       `L2 (qemu -enable-kvm microvm, Debian cloud kernel) spawn->marker ${markerMs} ms, spawn->exit ${exitMs} ms` +
       (failedAttempt === undefined ? '' : `; the first L2 attempt hung (killed after ${L2_TIMEOUT_S} s), its console tail:\n${failedAttempt.slice(-1500)}`),
   );
+});
+
+test('KVM lab: an L1 that stops whole is killed once its heartbeat stands still, as a lab fault', { skip, timeout: 3_600_000 }, async () => {
+  // A stopped QEMU is what a hung L1 looks like from the host: no console, no heartbeat, no exit.
+  await mkdir(cacheDir('lab', 'runs'), { recursive: true });
+  const resultsDir = realpathSync(await mkdtemp(join(cacheDir('lab', 'runs'), 'stall-')));
+  let qemuStopped = false;
+  const stopQemuOnceBeating = async (): Promise<void> => {
+    while (!(await readFile(join(resultsDir, 'heartbeat'), 'utf8').catch(() => '')).trim()) await sleep(200);
+    // QEMU itself (flock's command line names it too, but not first).
+    const qemu = execFileSync('pgrep', ['-f', `^qemu-system-x86_64 .*${resultsDir}`], { encoding: 'utf8' }).trim().split('\n');
+    assert.equal(qemu.length, 1, `one QEMU for ${resultsDir}: ${qemu.join(' ')}`);
+    process.kill(Number(qemu[0]), 'SIGSTOP');
+    qemuStopped = true;
+  };
+  let stopping: Promise<void> | undefined;
+  const started = performance.now();
+  await assert.rejects(
+    runInLab({
+      script: 'sleep 600',
+      timeoutMs: 300_000,
+      resultsDir,
+      stallTimeoutMs: 10_000,
+      labFaultRetries: 0,
+      onConsole: (chunk) => {
+        if (chunk.includes(READY_MARKER)) stopping ??= stopQemuOnceBeating();
+      },
+    }),
+    (error: unknown) => {
+      assert.ok(error instanceof LabError, String(error));
+      assert.match(error.message, /L1 stopped: no heartbeat for 1\d s \(the script did not finish\)/);
+      assert.match(error.labFault ?? '', /^L1 stopped: no heartbeat for 1\d s$/);
+      return true;
+    },
+  );
+  await stopping;
+  assert.ok(qemuStopped);
+  assert.match(await readFile(join(resultsDir, 'heartbeat'), 'utf8'), /^\d+\.\d+\n$/, 'L1 wrote its uptime');
+  assert.ok(performance.now() - started < 120_000, `the stall ended the run in ${Math.round(performance.now() - started)} ms`);
+  await rm(resultsDir, { recursive: true, force: true });
 });
