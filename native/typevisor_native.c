@@ -254,17 +254,6 @@ static napi_value n_madvise(napi_env env, napi_callback_info info) {
   return make_int(env, madvise((void *)(uintptr_t)addr, (size_t)length, advice) < 0 ? -errno : 0);
 }
 
-static napi_value n_memfd_create(napi_env env, napi_callback_info info) {
-  ARGS(2);
-  char name[256];
-  size_t len;
-  int32_t flags = 0;
-  CHECK(napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len));
-  if (argc > 1) get_i32(env, argv[1], &flags);
-  int fd = (int)syscall(SYS_memfd_create, name, (unsigned)flags | MFD_CLOEXEC);
-  return make_int(env, fd < 0 ? -errno : fd);
-}
-
 static napi_value n_eventfd(napi_env env, napi_callback_info info) {
   ARGS(2);
   int32_t initval = 0, flags = 0;
@@ -453,21 +442,6 @@ static napi_value n_pwrite(napi_env env, napi_callback_info info) {
   return make_int(env, r < 0 ? -errno : r);
 }
 
-/*
- * lseek(2), for SEEK_DATA / SEEK_HOLE (Linux 3.1+; tmpfs and memfds support them): snapshots write only the
- * extents of guest RAM that hold data. Returns the new offset or -errno (-ENXIO: no data / hole past offset).
- */
-static napi_value n_lseek(napi_env env, napi_callback_info info) {
-  ARGS(3);
-  int32_t fd, whence;
-  uint64_t off;
-  CHECK(napi_get_value_int32(env, argv[0], &fd));
-  if (get_u64(env, argv[1], &off) < 0) return make_int(env, -EINVAL);
-  CHECK(napi_get_value_int32(env, argv[2], &whence));
-  off_t r = lseek(fd, (off_t)off, whence);
-  return make_int(env, r < 0 ? -errno : (int64_t)r);
-}
-
 /* timerfd for device threads that need a periodic tick without an event loop. */
 static napi_value n_timerfd_create(napi_env env, napi_callback_info info) {
   int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -634,7 +608,6 @@ static napi_value init(napi_env env, napi_value exports) {
       FN("bufferAt", n_buffer_at),
       FN("munmap", n_munmap),
       FN("madvise", n_madvise),
-      FN("memfdCreate", n_memfd_create),
       FN("eventfd", n_eventfd),
       FN("eventfdWrite", n_eventfd_write),
       FN("eventfdRead", n_eventfd_read),
@@ -662,7 +635,6 @@ static napi_value init(napi_env env, napi_value exports) {
       FN("preadv", n_preadv),
       FN("pwritev", n_pwritev),
       FN("strerror", n_strerror),
-      FN("lseek", n_lseek),
 #undef FN
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -24,7 +24,6 @@ export interface NativeAddon {
   bufferAt(address: bigint, length: number): ArrayBuffer;
   munmap(address: bigint, length: number): number;
   madvise(address: bigint, length: number, advice: number): number;
-  memfdCreate(name: string, flags: number): number;
   eventfd(initval: number, flags: number): number;
   eventfdWrite(fd: number, value?: number | bigint): number;
   eventfdRead(fd: number): bigint | number;
@@ -53,8 +52,6 @@ export interface NativeAddon {
   preadv(fd: number, buffers: readonly ArrayBufferView[], offset: number): number;
   pwritev(fd: number, buffers: readonly ArrayBufferView[], offset: number): number;
   strerror(errno: number): string;
-  /** lseek(2): the new offset or -errno; used with SEEK_DATA / SEEK_HOLE. Absent from addons built before it was added. */
-  lseek?(fd: number, offset: number, whence: number): number;
 }
 
 function locateAddon(): string {
@@ -101,6 +98,7 @@ export const MAP_ANONYMOUS = 0x20;
 export const MAP_NORESERVE = 0x4000;
 export const MADV_DONTNEED = 4;
 export const MADV_REMOVE = 9;
+export const MADV_DONTFORK = 10;
 export const MADV_MERGEABLE = 12;
 export const MADV_HUGEPAGE = 14;
 export const EFD_NONBLOCK = 0o4000;
@@ -114,9 +112,6 @@ export const EPOLLHUP = 0x010;
 /** Edge-triggered (epoll(7)); bit 31, so combine as `(EPOLLIN | EPOLLET) >>> 0`. */
 export const EPOLLET = 0x80000000;
 export const SEEK_SET = 0;
-export const SEEK_DATA = 3;
-export const SEEK_HOLE = 4;
-export const ENXIO = 6;
 export const FALLOC_FL_KEEP_SIZE = 0x01;
 export const FALLOC_FL_PUNCH_HOLE = 0x02;
 export const FALLOC_FL_ZERO_RANGE = 0x10;

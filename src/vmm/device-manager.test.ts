@@ -50,7 +50,7 @@ test('a guest enumerating PCI finds the host bridge and one virtio function per 
     const memory = RegionGuestMemory.anonymous(64 * 1024 * 1024);
     const dm = new DeviceManager({
       config: configWith(dir),
-      ram: { ranges: [], fd: -1, private: false },
+      ram: { ranges: [] },
       memory,
       router,
       onConsoleOutput: () => undefined,

@@ -198,9 +198,8 @@ export class Machine extends EventEmitter {
     await writeSnapshotDir(dir, async (tmp) => {
       writeFileFully(join(tmp, STATE_FILE), [encodeState(state)]);
       debug('snapshot: state file written');
-      // A memfd's holes are pages the guest never touched; a restored VM's private mapping has no such file.
-      const backingFd = this.ram.isPrivate ? undefined : this.ram.fd;
-      writeSparseFile(join(tmp, MEMORY_FILE), this.ram.memory.regions.map((r) => r.bytes), { backingFd });
+      // Pages the guest never touched are not even read (GuestRam.dataExtents).
+      writeSparseFile(join(tmp, MEMORY_FILE), this.ram.memory.regions.map((r) => r.bytes), { extents: this.ram.dataExtents() });
       debug('snapshot: memory file written');
     });
     debug('snapshot: files synced and renamed');

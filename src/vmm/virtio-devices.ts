@@ -4,7 +4,7 @@
  * Each one is a VirtioPciTransport on the PCI root with MSI-X through KVM
  * irqfds; the device worker polls `pollFds` and calls `onReady`.
  */
-import { native, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, MADV_DONTNEED } from '../sys/native.js';
+import { native, MADV_DONTNEED } from '../sys/native.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { VirtioPciTransport, type VirtioPciStateV1 } from '../devices/virtio/transport/pci.js';
 import type { VirtioDevice } from '../devices/virtio/device.js';
@@ -146,18 +146,15 @@ export function createVirtioDevices(opts: {
 }
 
 /**
- * Gives pages the guest ballooned back to the host: holes punched in the
- * memfd (shared RAM), or MADV_DONTNEED for RAM mapped privately from a
- * snapshot file (the page reverts to the file's copy, which the guest no
- * longer cares about).
+ * Gives pages the guest ballooned back to the host with MADV_DONTNEED: anonymous RAM drops the page (it reads as
+ * zeros if the guest takes it back), RAM mapped privately from a snapshot file drops its copy (the page reverts to
+ * the file's, which the guest no longer cares about).
  */
 function releasePages(ram: SharedGuestRam, pfns: number[]): void {
   for (const pfn of pfns) {
     const gpa = pfn * PAGE;
     const r = ram.ranges.find((x) => gpa >= x.gpa && gpa + PAGE <= x.gpa + x.size);
-    if (!r) continue;
-    if (ram.private) native().madvise(r.address + BigInt(gpa - r.gpa), PAGE, MADV_DONTNEED);
-    else native().fallocate(ram.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, r.fileOffset + (gpa - r.gpa), PAGE);
+    if (r) native().madvise(r.address + BigInt(gpa - r.gpa), PAGE, MADV_DONTNEED);
   }
 }
 

@@ -70,36 +70,41 @@ test('memory is written sparsely: zero chunks become holes and read back as zero
   }
 });
 
-test('memory backed by a memfd: only its data extents are read, the rest stays holes on both sides', async () => {
+test('anonymous guest RAM: only the pages the guest touched are read, the rest stays holes on both sides', async () => {
   const { writeSparseFile } = await import('./format.js');
-  const { fstatSync, ftruncateSync, readFileSync, statSync } = await import('node:fs');
-  const { check, MAP_SHARED, native, PROT_READ, PROT_WRITE } = await import('../../sys/native.js');
+  const { readFileSync, statSync } = await import('node:fs');
+  const { GuestRam, touchedExtents } = await import('../guest-ram.js');
   const size = 16 * 1024 * 1024;
-  const memfd = check(native().memfdCreate('tv-sparse-test', 0), 'memfd_create');
-  const dir = mkdtempSync(join(tmpdir(), 'tv-sparse-memfd-'));
+  // Two ranges, as guest RAM below and above the 32-bit hole is.
+  const ram = GuestRam.allocate([{ gpa: 0, size: size / 2 }, { gpa: 0x1_0000_0000, size: size / 2 }]);
+  const dir = mkdtempSync(join(tmpdir(), 'tv-sparse-anon-'));
   try {
-    ftruncateSync(memfd, size);
-    const m = native().mmap(memfd, size, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
-    assert.notEqual(typeof m, 'number', 'mmap of the memfd');
-    const ram = new Uint8Array((m as { buffer: ArrayBuffer }).buffer);
-    ram[4096 + 3] = 0x11; // page 1
-    ram[9 * 1024 * 1024] = 0x22; // a page in the middle
-    ram.fill(0, 12 * 1024 * 1024, 12 * 1024 * 1024 + 8192); // touched, but zero: allocated, still no data to write
-    ram[size - 1] = 0x33; // the last byte
-    const allocatedBefore = fstatSync(memfd).blocks;
-    // Two regions back to back, as guest RAM below and above the 32-bit hole is.
-    const regions = [ram.subarray(0, 8 * 1024 * 1024), ram.subarray(8 * 1024 * 1024)];
+    const [low, high] = ram.memory.regions.map((r) => r.bytes) as [Uint8Array, Uint8Array];
+    low[4096 + 3] = 0x11; // page 1
+    high[1024 * 1024] = 0x22; // a page in the middle of the second range
+    high.fill(0, 4 * 1024 * 1024, 4 * 1024 * 1024 + 8192); // touched, but zero: read, still no data to write
+    high[high.length - 1] = 0x33; // the last byte
+    const extents = ram.dataExtents();
+    // Huge pages may back a touched page with its whole 2 MiB: extents are page-aligned and cover what was written.
+    for (const list of extents) for (const [from, to] of list) assert.ok(from % 4096 === 0 && to % 4096 === 0 && to > from);
+    const covers = (list: Array<[number, number]>, at: number) => list.some(([from, to]) => at >= from && at < to);
+    assert.ok(covers(extents[0]!, 4096 + 3) && covers(extents[1]!, 1024 * 1024) && covers(extents[1]!, high.length - 1));
+    assert.ok(!covers(extents[0]!, 6 * 1024 * 1024), `a page 2 MiB away from any write is not touched: ${JSON.stringify(extents)}`);
     const path = join(dir, 'mem');
-    const written = writeSparseFile(path, regions, { backingFd: memfd });
-    assert.equal(written, 3 * 4096, 'one page per data extent (the zeroed pages are skipped)');
-    assert.equal(fstatSync(memfd).blocks, allocatedBefore, 'the memfd holes were not read (reading would allocate them)');
+    const written = writeSparseFile(path, [low, high], { extents });
+    assert.equal(written, 3 * 64 * 1024, 'one sparse chunk per written byte (the zeroed pages are skipped)');
+    assert.deepEqual(ram.dataExtents(), extents, 'writing the snapshot touched no other page');
     const back = readFileSync(path);
     assert.equal(back.length, size);
-    assert.equal(Buffer.compare(back, Buffer.from(ram.buffer, ram.byteOffset, size)), 0, 'the file holds exactly the RAM');
-    assert.ok(statSync(path).blocks * 512 <= 64 * 1024, 'the file has holes');
-    native().munmap((m as { address: bigint }).address, size);
+    assert.equal(Buffer.compare(back.subarray(0, size / 2), Buffer.from(low.buffer, low.byteOffset, low.length)), 0);
+    assert.equal(Buffer.compare(back.subarray(size / 2), Buffer.from(high.buffer, high.byteOffset, high.length)), 0);
+    assert.ok(statSync(path).blocks * 512 <= 256 * 1024, 'the file has holes');
+    // A mapping nobody touched has no extents at all.
+    const untouched = GuestRam.allocate([{ gpa: 0, size: 4 * 1024 * 1024 }]);
+    assert.deepEqual(touchedExtents(untouched.ranges[0]!.address, 4 * 1024 * 1024), []);
+    untouched.close();
   } finally {
-    native().close(memfd);
+    ram.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -18,7 +18,6 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { ENXIO, native, SEEK_DATA, SEEK_HOLE } from '../../sys/native.js';
 
 export const SNAPSHOT_MAGIC = Buffer.from('TVSNAP\r\n', 'latin1');
 export const SNAPSHOT_VERSION = 1;
@@ -120,38 +119,15 @@ function allZero(bytes: Uint8Array): boolean {
 }
 
 /**
- * The byte ranges [start, end) of `fd` between `from` and `to` that hold data, from SEEK_DATA / SEEK_HOLE
- * (lseek(2)): in a memfd, pages the guest never touched are holes and are skipped without reading them
- * (reading them through the mapping would allocate them). Without the addon's lseek, the whole range.
- */
-function dataExtents(fd: number | undefined, from: number, to: number): Array<[number, number]> {
-  const lseek = fd === undefined ? undefined : native().lseek;
-  if (fd === undefined || !lseek) return [[from, to]];
-  const out: Array<[number, number]> = [];
-  let at = from;
-  while (at < to) {
-    const data = lseek(fd, at, SEEK_DATA);
-    if (data === -ENXIO) break; // only a hole from here to the end of the file
-    if (data < 0) return [[from, to]]; // this file system cannot tell: treat everything as data
-    if (data >= to) break;
-    const hole = lseek(fd, data, SEEK_HOLE);
-    const end = hole < 0 ? to : Math.min(hole, to);
-    out.push([data, end]);
-    at = end;
-  }
-  return out;
-}
-
-/**
  * Writes guest memory as a sparse file: all-zero chunks become holes (they
  * read back as zeros, also through a MAP_PRIVATE mapping at restore), so a
  * mostly idle guest's snapshot costs what it uses, not what it was given.
- * `backingFd`, when the chunks are the mapping of a file holding them back to
- * back from offset 0 (guest RAM's memfd), lets the holes of that file be
- * skipped without reading them. Runs of non-zero chunks go out in one write.
- * Returns the bytes actually written.
+ * `extents`, one list per region, names the byte ranges [start, end) of each
+ * region that may hold data (GuestRam.dataExtents: the pages the guest
+ * touched); the rest is not read at all. Runs of non-zero chunks go out in
+ * one write. Returns the bytes actually written.
  */
-export function writeSparseFile(path: string, chunks: Iterable<Uint8Array>, options: { backingFd?: number } = {}): number {
+export function writeSparseFile(path: string, chunks: readonly Uint8Array[], options: { extents?: ReadonlyArray<ReadonlyArray<readonly [number, number]>> } = {}): number {
   const fd = openSync(path, 'w', 0o600);
   let offset = 0;
   let written = 0;
@@ -162,20 +138,20 @@ export function writeSparseFile(path: string, chunks: Iterable<Uint8Array>, opti
     written += part.length;
   };
   try {
-    for (const c of chunks) {
-      for (const [from, to] of dataExtents(options.backingFd, offset, offset + c.length)) {
+    chunks.forEach((c, index) => {
+      for (const [from, to] of options.extents?.[index] ?? [[0, c.length] as const]) {
         let run = -1; // start (in c) of the current run of non-zero chunks
-        for (let at = from - offset; at < to - offset; at += SPARSE_CHUNK) {
-          const end = Math.min(at + SPARSE_CHUNK, to - offset);
+        for (let at = from; at < to; at += SPARSE_CHUNK) {
+          const end = Math.min(at + SPARSE_CHUNK, to);
           if (allZero(c.subarray(at, end))) {
             if (run >= 0) flush(c, run, at, offset);
             run = -1;
           } else if (run < 0) run = at;
         }
-        if (run >= 0) flush(c, run, to - offset, offset);
+        if (run >= 0) flush(c, run, to, offset);
       }
       offset += c.length;
-    }
+    });
     ftruncateSync(fd, offset);
   } finally {
     closeSync(fd);
