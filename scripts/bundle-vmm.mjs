@@ -36,7 +36,10 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  packages: 'external',
+  // npm packages are bundled too (commander, fastify and its dependencies): each file read over 9p costs, and the
+  // API's packages alone are a few hundred files. They are CommonJS: in an ESM bundle their require() of Node's
+  // built-in modules needs a real require, which the banner provides.
+  banner: { js: "import { createRequire as __typevisorCreateRequire } from 'node:module'; const require = __typevisorCreateRequire(import.meta.url);" },
   chunkNames: 'chunk-[hash]',
   sourcemap: false,
   logLevel: 'warning',
