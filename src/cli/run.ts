@@ -116,12 +116,14 @@ export function registerRunCommand(program: Command): void {
 async function runVm(opts: RunOptions): Promise<number> {
   // The threads load their modules while this thread loads the kernel and builds the VM.
   prestartThreads({ device: 1, vcpu: Math.min(opts.cpus, PRESTARTED_VCPU_THREADS_MAX) });
-  const flavour = await detectHostFlavour();
-  if (flavour.kind === 'pvm') {
-    process.stderr.write(
-      'typevisor: warning: this is a PVM host (kvm_pvm): guest kernel mode is emulated and a Linux kernel cannot boot to userspace here\n',
-    );
-  }
+  // Alongside the boot, not before it: reading /proc/cpuinfo and /sys/module takes a few file-system round trips.
+  const flavourWarning = detectHostFlavour().then((flavour) => {
+    if (flavour.kind === 'pvm') {
+      process.stderr.write(
+        'typevisor: warning: this is a PVM host (kvm_pvm): guest kernel mode is emulated and a Linux kernel cannot boot to userspace here\n',
+      );
+    }
+  });
   const config: VmConfig = {
     kernelPath: opts.kernel,
     initrdPath: opts.initrd,
@@ -137,7 +139,9 @@ async function runVm(opts: RunOptions): Promise<number> {
     kvmPath: opts.kvm,
   };
   const vmm = new Vmm('vm', { kvmPath: opts.kvm });
-  return serveConsole(vmm, opts.apiSock, () => vmm.start(config));
+  const code = await serveConsole(vmm, opts.apiSock, () => vmm.start(config));
+  await flavourWarning;
+  return code;
 }
 
 /**

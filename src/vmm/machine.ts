@@ -6,7 +6,6 @@
  */
 import { EventEmitter } from 'node:events';
 import { existsSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MessageChannel, type Worker } from 'node:worker_threads';
 import { check, EFD_NONBLOCK, native } from '../sys/native.js';
@@ -17,6 +16,7 @@ import { Vcpu } from '../kvm/vcpu.js';
 import type { VmConfig } from './config.js';
 import { validateConfig } from './config.js';
 import { GuestRam } from './guest-ram.js';
+import { mapFileReadOnly, type FileView } from './file-view.js';
 import { debug } from './startup-trace.js';
 import { startThread } from './thread-pool.js';
 import { prepareVmShell, takeVmShell } from './vm-shell.js';
@@ -97,31 +97,36 @@ export class Machine extends EventEmitter {
   static async create(config: VmConfig, options: MachineOptions = {}): Promise<Machine> {
     debug('creating the VM');
     validateConfig(config);
-    // The kernel and initrd are read on libuv's threads while this one loads the boot code and makes the KVM VM
-    // shell (prepareVmShell never throws: a host without KVM is reported by buildVm below, after the kernel checks).
-    const files = Promise.all([readFile(config.kernelPath), config.initrdPath !== undefined ? readFile(config.initrdPath) : undefined]);
-    files.catch(() => undefined); // a read error is thrown by the await below, not reported as unhandled meanwhile
     const { applyBootCpuState, bootMsrs, configureVcpu, guestCpuid, guestRamRanges, loadKernel, writeAcpiTables } = await import('./boot-modules.js');
     debug('boot modules loaded');
+    // prepareVmShell never throws: a host without KVM is reported by buildVm below, after the kernel checks.
     prepareVmShell(config.kvmPath);
-    const [kernel, initrd] = await files;
-    debug('kernel and initrd read');
     // Guest RAM and the kernel come first: bad kernels, initrds and command lines are
     // reported as such even on a host without KVM.
     const ranges = guestRamRanges(config.memoryMiB * MiB);
     const ram = GuestRam.allocate(ranges);
     return withCleanup([() => ram.close()], (cleanup) => {
       const { rsdpAddress } = writeAcpiTables(ram.memory, { vcpus: config.vcpus });
-      const setup = loadKernel({
-        kernel: new Uint8Array(kernel.buffer, kernel.byteOffset, kernel.byteLength),
-        kernelPath: config.kernelPath,
-        initrd: initrd ? new Uint8Array(initrd.buffer, initrd.byteOffset, initrd.byteLength) : undefined,
-        cmdline: config.cmdline,
-        memory: ram.memory,
-        ramRanges: ranges,
-        vcpus: config.vcpus,
-        acpiRsdpAddress: rsdpAddress,
-      });
+      // Mapped, not read: the loader copies them from the page cache into guest RAM (file-view.ts).
+      const kernel = mapFileReadOnly(config.kernelPath);
+      let initrd: FileView | undefined;
+      let setup: ReturnType<typeof loadKernel>;
+      try {
+        if (config.initrdPath !== undefined) initrd = mapFileReadOnly(config.initrdPath);
+        setup = loadKernel({
+          kernel: kernel.bytes,
+          kernelPath: config.kernelPath,
+          initrd: initrd?.bytes,
+          cmdline: config.cmdline,
+          memory: ram.memory,
+          ramRanges: ranges,
+          vcpus: config.vcpus,
+          acpiRsdpAddress: rsdpAddress,
+        });
+      } finally {
+        kernel.close();
+        initrd?.close();
+      }
       debug('kernel loaded into guest RAM');
       const { kvm, vm, vcpus, cpuid } = buildVm(config, ram, cleanup, (vcpu, i, supported) => {
         const entries = guestCpuid(supported(), i, config.vcpus);
