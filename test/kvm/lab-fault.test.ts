@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { guestLabFault, runScenarios } from './lab-scenarios.js';
+import { guestLabFault } from './guest-lab-fault.js';
+import { runScenarios } from './lab-scenarios.js';
+import { runScenarios as runRunScenarios, type Scenario, type ScenarioResult } from './scenarios.js';
 
 test('a triple fault, a guest soft lockup or a hang at boot is a lab fault; other failures are not', () => {
   assert.equal(
@@ -64,4 +66,28 @@ test('runScenarios keeps what an earlier L1 finished, retries a guest lab fault 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('typevisor run scenarios: in the lab a triple fault runs the scenario once more; a reset on purpose does not', async () => {
+  const result = (s: Scenario, stderr: string): ScenarioResult => ({
+    name: s.name, status: 0, signal: null, stdout: '', stderr, durationMs: 1, timedOut: false,
+  });
+  const runs: string[] = [];
+  const fake = async (s: Scenario): Promise<ScenarioResult> => {
+    runs.push(s.name);
+    if (s.name === 'faulty' && runs.filter((n) => n === 'faulty').length === 1) {
+      return result(s, 'typevisor: guest reset (triple fault (KVM_EXIT_SHUTDOWN)); exiting\n');
+    }
+    return result(s, s.name === 'reset' ? 'typevisor: guest reset (i8042 reset line); exiting\n' : '');
+  };
+  const list: Scenario[] = ['faulty', 'reset', 'fine'].map((name) => ({ name, args: [], timeoutMs: 1 }));
+  const inLab = await runRunScenarios(list, undefined, true, fake);
+  assert.deepEqual(runs, ['faulty', 'faulty', 'reset', 'fine']);
+  assert.equal(inLab[0]!.labFault?.fault, 'guest reset (triple fault (KVM_EXIT_SHUTDOWN))');
+  assert.equal(inLab[0]!.stderr, '', 'the second attempt is the result');
+  assert.equal(inLab[1]!.labFault, undefined);
+  runs.length = 0;
+  const onRealKvm = await runRunScenarios(list, undefined, false, fake);
+  assert.deepEqual(runs, ['faulty', 'reset', 'fine'], 'outside the lab nothing runs twice');
+  assert.match(onRealKvm[0]!.stderr, /triple fault/);
 });

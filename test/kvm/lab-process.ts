@@ -8,6 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/repo.js';
+import { GUEST_BOOT_HUNG, GUEST_SOFT_LOCKUP } from './guest-lab-fault.js';
 
 export const typevisorBin = join(repoRoot(), 'bin/typevisor.js');
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -23,12 +24,6 @@ export const SOCKET_DIR = mkdtempSync('/tmp/tv-lab-');
  * is not there after this has hung, and waiting longer only eats into the lab run's time limit.
  */
 export const GUEST_BOOT_MS = 150_000;
-
-/** How waitForBoot reports a guest that is still running but never reached its first marker. */
-export const GUEST_BOOT_HUNG = 'the guest hung at boot';
-
-/** A guest kernel's soft-lockup report on its console. */
-export const GUEST_SOFT_LOCKUP = /watchdog: BUG: soft lockup[^\r\n]*/;
 
 export class VmmProcess {
   out = '';
@@ -48,7 +43,7 @@ export class VmmProcess {
     for (;;) {
       const m = re.exec(this.out.slice(from));
       if (m) return m;
-      // A guest CPU in a soft lockup does not come back (see guestLabFault in lab-scenarios.ts): stop waiting.
+      // A guest CPU in a soft lockup does not come back (see guestLabFault): stop waiting.
       const lockup = GUEST_SOFT_LOCKUP.exec(this.out.slice(from));
       if (Date.now() > end || this.child.exitCode !== null || lockup) {
         throw new Error(`${lockup ? `the guest locked up (${lockup[0]})` : 'timed out'} waiting for ${re} (exit ${this.child.exitCode})\nstdout tail: ${this.out.slice(-1500)}\nstderr: ${this.err.slice(-1500)}`);
@@ -58,7 +53,7 @@ export class VmmProcess {
   }
   /**
    * Waits up to GUEST_BOOT_MS for a booting guest's first marker. A guest still running without it has hung at boot
-   * (GUEST_BOOT_HUNG: see guestLabFault in lab-scenarios.ts); a VMM that exited or a soft lockup fail as in waitFor.
+   * (GUEST_BOOT_HUNG: see guestLabFault); a VMM that exited or a soft lockup fail as in waitFor.
    */
   async waitForBoot(marker: RegExp): Promise<RegExpExecArray> {
     try {

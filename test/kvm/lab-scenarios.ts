@@ -12,7 +12,8 @@ import { readFileSync, renameSync, writeFileSync, existsSync, rmSync } from 'nod
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { vmmRequest } from '../../src/cli/vmm-client.js';
-import { GUEST_BOOT_HUNG, GUEST_SOFT_LOCKUP, SOCKET_DIR, VmmProcess, sh, sleep, step, typevisorBin as bin, vsockConnect } from './lab-process.js';
+import { SOCKET_DIR, VmmProcess, sh, sleep, step, typevisorBin as bin, vsockConnect } from './lab-process.js';
+import { guestLabFault } from './guest-lab-fault.js';
 import { snapshotDebianScenario, type SnapshotDebianSpec } from './snapshot-debian-scenario.js';
 
 export interface LabSpec {
@@ -161,28 +162,6 @@ async function ioScenario(spec: LabSpec): Promise<Record<string, unknown>> {
   r['stderr'] = vm.err;
   r['tcpBytes'] = existsSync(tcpCount) ? Number(readFileSync(tcpCount, 'utf8')) : -1;
   return r;
-}
-
-/**
- * How L2 guests die in this lab when neither VMM is at fault: under sustained virtio-net traffic (or now and then
- * at boot) the guest takes a triple fault, or one of its CPUs stops in a soft lockup. QEMU's guests do the same
- * here: in a stress run of 400 MiB TCP transfers per boot (2 vCPUs, 512 MiB), 2 of 2 QEMU q35 guests triple-faulted,
- * as did 1 of 3 typevisor guests, and another typevisor guest's CPU 0 locked up in the idle task. L2 boots also
- * hang outright now and then, QEMU's as well (test/lab/lab.test.ts retries its QEMU L2 boot for this). The lab runs L2
- * under L1's KVM on QEMU's emulated SVM (TCG), so this is put down to that layer. A failed scenario whose guest
- * ended this way is run once more; a second fault, or a failure of any other kind, still fails. (The io guest never
- * resets or locks up on purpose, nor does the first guest of the Debian snapshot scenario: they power off. A fault of
- * the restored guest is not retried: that one could be the restore's doing.)
- */
-export function guestLabFault(record: Record<string, unknown>): string | undefined {
-  const stderr = String(record['stderr'] ?? '');
-  const stdout = String(record['stdout'] ?? '');
-  const error = String(record['error'] ?? '');
-  return (
-    /guest reset \(triple fault \(KVM_EXIT_SHUTDOWN\)\)/.exec(stderr)?.[0] ??
-    GUEST_SOFT_LOCKUP.exec(stdout)?.[0] ??
-    new RegExp(`${GUEST_BOOT_HUNG}[^\\n]*`).exec(error)?.[0]
-  );
 }
 
 /** A scenario: a name in the record, what it does, and whether it runs once more after a guest lab fault. */

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../helpers/repo.js';
+import { guestLabFault } from './guest-lab-fault.js';
 
 export interface Scenario {
   name: string;
@@ -38,6 +39,8 @@ export interface ScenarioResult {
   /** The HTTP status the control API gave the scenario's action, or the error sending it. */
   actionResult?: string | undefined;
   timedOut: boolean;
+  /** Set when a first attempt died of a lab fault and this result is the second attempt's (runScenarios). */
+  labFault?: { fault: string; stderr: string };
 }
 
 export function runScenario(s: Scenario, marker?: string): Promise<ScenarioResult> {
@@ -108,9 +111,27 @@ function sendAction(socketPath: string, actionType: string): Promise<string> {
   });
 }
 
-export async function runScenarios(list: Scenario[], marker?: string): Promise<ScenarioResult[]> {
+/**
+ * Runs the scenarios one after another. With `retryLabFaults` (inside the KVM lab), a scenario whose guest died of
+ * a lab fault (guestLabFault) runs once more; the result says so in `labFault`.
+ */
+export async function runScenarios(
+  list: Scenario[],
+  marker?: string,
+  retryLabFaults = false,
+  run: (s: Scenario, marker?: string) => Promise<ScenarioResult> = runScenario,
+): Promise<ScenarioResult[]> {
   const out: ScenarioResult[] = [];
-  for (const s of list) out.push(await runScenario(s, marker));
+  for (const s of list) {
+    const first = await run(s, marker);
+    const fault = retryLabFaults ? guestLabFault({ ...first }) : undefined;
+    if (fault === undefined) {
+      out.push(first);
+      continue;
+    }
+    process.stderr.write(`scenarios: ${s.name}: the guest died of a lab fault (${fault}); running it once more\n`);
+    out.push({ ...(await run(s, marker)), labFault: { fault, stderr: first.stderr.slice(-2000) } });
+  }
   return out;
 }
 
@@ -122,6 +143,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     process.exit(2);
   }
   const list = JSON.parse(readFileSync(input, 'utf8')) as Scenario[];
-  const results = await runScenarios(list, marker);
+  // Run here by the KVM lab's L1 (TYPEVISOR_LAB_L1=1): see guest-lab-fault.ts.
+  const results = await runScenarios(list, marker, process.env['TYPEVISOR_LAB_L1'] === '1');
   writeFileSync(output, JSON.stringify(results, null, 2));
 }

@@ -111,6 +111,9 @@ describe(`typevisor run on real KVM`, { timeout: 1_500_000 }, () => {
     const out = JSON.parse(readFileSync(join(lab.resultsDir, 'results.json'), 'utf8')) as ScenarioResult[];
     results = new Map(out.map((r) => [r.name, r]));
     process.stderr.write(`kvm tests: L1 up in ${lab.l1BootMs} ms, lab total ${lab.totalMs} ms\n`);
+    for (const r of out) {
+      if (r.labFault) process.stderr.write(`kvm tests: ${r.name}'s first guest died of a lab fault (${r.labFault.fault}) and ran again:\n${r.labFault.stderr}\n`);
+    }
   });
 
   test('test guest: serial, command line, e820 and ACPI power-off', () => {
