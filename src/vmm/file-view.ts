@@ -8,6 +8,7 @@
  */
 import { fstatSync } from 'node:fs';
 import { check, MAP_PRIVATE, native, O_RDONLY, PROT_READ } from '../sys/native.js';
+import { SysError } from '../sys/errors.js';
 
 export interface FileView {
   readonly bytes: Uint8Array;
@@ -21,8 +22,8 @@ export function mapFileReadOnly(path: string): FileView {
     // mmap cannot map nothing: an empty file is an empty view (the loader reports what is wrong with it).
     if (size === 0) return { bytes: new Uint8Array(0), close: () => undefined };
     const mapping = native().mmap(fd, size, PROT_READ, MAP_PRIVATE, 0);
-    if (typeof mapping === 'number') check(mapping, `mmap ${path}`);
-    const { address, buffer } = mapping as { address: bigint; buffer: ArrayBuffer };
+    if (typeof mapping === 'number') throw new SysError(-mapping, `mmap ${path}`);
+    const { address, buffer } = mapping;
     let open = true;
     return {
       bytes: new Uint8Array(buffer),

@@ -22,6 +22,7 @@ import {
   PROT_WRITE,
 } from '../sys/native.js';
 import { RegionGuestMemory } from '../memory/guest-memory.js';
+import { PAGE_SIZE } from '../arch/x86_64/layout.js';
 
 export interface RamRange {
   gpa: number;
@@ -31,7 +32,6 @@ export interface RamRange {
 /** A mapped RAM range; `address` is the host virtual address of its first byte. */
 export interface MappedRange extends RamRange {
   address: bigint;
-  fileOffset: number;
 }
 
 /** What another thread needs to see the same guest memory. */
@@ -84,7 +84,7 @@ export class GuestRam {
       // Both are advice: a host that refuses them still runs the guest.
       native().madvise(m.address, r.size, MADV_HUGEPAGE);
       native().madvise(m.address, r.size, MADV_DONTFORK);
-      mapped.push({ ...r, address: m.address, fileOffset: offset });
+      mapped.push({ ...r, address: m.address });
       regions.push({ gpa: r.gpa, bytes: new Uint8Array(m.buffer) });
       offset += r.size;
     }
@@ -118,7 +118,6 @@ export class GuestRam {
   }
 }
 
-const PAGE = 4096;
 /** /proc/PID/pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst): page present in RAM, or in swap. */
 const PAGEMAP_PRESENT = 1n << 63n;
 const PAGEMAP_SWAPPED = 1n << 62n;
@@ -138,8 +137,8 @@ export function touchedExtents(address: bigint, length: number): Array<[number, 
   }
   try {
     const out: Array<[number, number]> = [];
-    const pages = Math.ceil(length / PAGE);
-    const firstPage = address / BigInt(PAGE);
+    const pages = Math.ceil(length / PAGE_SIZE);
+    const firstPage = address / BigInt(PAGE_SIZE);
     const entries = new BigUint64Array(Math.min(pages, PAGEMAP_BATCH));
     const bytes = new Uint8Array(entries.buffer);
     let runStart = -1;
@@ -150,7 +149,7 @@ export function touchedExtents(address: bigint, length: number): Array<[number, 
       if (got !== want) return [[0, length]]; // cannot tell: treat everything as data
       for (let i = 0; i < count; i++) {
         const touched = (entries[i]! & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED)) !== 0n;
-        const at = (done + i) * PAGE;
+        const at = (done + i) * PAGE_SIZE;
         if (touched && runStart < 0) runStart = at;
         else if (!touched && runStart >= 0) {
           out.push([runStart, at]);
