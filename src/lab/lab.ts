@@ -12,7 +12,7 @@ import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { buildInitramfs, cacheDir, ensureKernels, repoRoot } from './artifacts.js';
-import { qemuLabArgs, shellQuote, type LabShare } from './qemu-args.js';
+import { L1_PID_FILE, qemuLabArgs, shellQuote, type LabShare } from './qemu-args.js';
 
 export interface LabOptions {
   /** Shell script (sh) to run inside L1, in a root identical to the host's; cwd is `cwd` (default: the repo). */
@@ -220,7 +220,7 @@ async function runInLabOnce(options: LabOptions): Promise<LabResult> {
       '',
     ].join('\n'),
   );
-  for (const stale of ['exit-code', 'output.log', 'lab-error', HEARTBEAT_FILE]) await rm(join(resultsDir, stale), { force: true });
+  for (const stale of ['exit-code', 'output.log', 'lab-error', HEARTBEAT_FILE, L1_PID_FILE]) await rm(join(resultsDir, stale), { force: true });
 
   const args = qemuLabArgs({
     kernel: options.l1Kernel === 'bzImage' ? kernels.generic.bzImage : kernels.generic.vmlinux,

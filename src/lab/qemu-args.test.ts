@@ -17,7 +17,7 @@ function valueOf(args: string[], flag: string): string[] {
   return args.flatMap((arg, index) => (args[index - 1] === flag ? [arg] : []));
 }
 
-test('qemuLabArgs: TCG with -cpu max (emulated SVM), q35, no NIC, no reboot, serial console', () => {
+test('qemuLabArgs: TCG with -cpu max (emulated SVM), q35, no NIC, no reboot, serial console, pid in the results directory', () => {
   const args = qemuLabArgs(base);
   assert.deepEqual(valueOf(args, '-machine'), ['q35,accel=tcg']);
   assert.deepEqual(valueOf(args, '-cpu'), ['max']);
@@ -27,6 +27,7 @@ test('qemuLabArgs: TCG with -cpu max (emulated SVM), q35, no NIC, no reboot, ser
   assert.ok(args.includes('-no-reboot') && args.includes('-nographic'));
   assert.deepEqual(valueOf(args, '-kernel'), ['/k/vmlinux']);
   assert.deepEqual(valueOf(args, '-initrd'), ['/k/initrd.cpio.gz']);
+  assert.deepEqual(valueOf(args, '-pidfile'), ['/r/run-1/l1-qemu.pid']);
   assert.deepEqual(valueOf(args, '-append'), ['console=ttyS0 panic=-1 softlockup_panic=1 quiet mitigations=off']);
 });
 

@@ -21,6 +21,12 @@ export interface LabQemuConfig {
   readonly kernelArgs: string;
 }
 
+/**
+ * QEMU writes its pid here, in the results directory: a host test that must act on L1's QEMU itself (stop it, to see
+ * what a hung L1 looks like) reads it rather than searching the process list (procps is not on every host).
+ */
+export const L1_PID_FILE = 'l1-qemu.pid';
+
 /** Older QEMU releases reject 9p mount tags longer than 31 bytes; ours are short anyway. */
 const MAX_MOUNT_TAG_LENGTH = 31;
 
@@ -53,6 +59,7 @@ export function qemuLabArgs(config: LabQemuConfig): string[] {
     '-nographic',
     '-nic', 'none',
     '-no-reboot',
+    '-pidfile', `${config.resultsDir}/${L1_PID_FILE}`,
     '-kernel', config.kernel,
     '-initrd', config.initramfs,
     '-append', append,

@@ -7,14 +7,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildInitramfs, cacheDir, ensureKernels, repoRoot } from '../../src/lab/artifacts.js';
 import { LabError, READY_MARKER, runInLab } from '../../src/lab/lab.js';
-import { shellQuote } from '../../src/lab/qemu-args.js';
+import { L1_PID_FILE, shellQuote } from '../../src/lab/qemu-args.js';
 
 const labEnabled = process.env.TYPEVISOR_LAB === '1' || process.env.CI === 'true';
 const skip = labEnabled ? false : 'KVM lab tests boot QEMU TCG (slow): set TYPEVISOR_LAB=1 (CI runs them)';
@@ -106,12 +105,17 @@ test('KVM lab: an L1 that stops whole is killed once its heartbeat stands still,
   await mkdir(cacheDir('lab', 'runs'), { recursive: true });
   const resultsDir = realpathSync(await mkdtemp(join(cacheDir('lab', 'runs'), 'stall-')));
   let qemuStopped = false;
+  let stopError: unknown;
   const stopQemuOnceBeating = async (): Promise<void> => {
-    while (!(await readFile(join(resultsDir, 'heartbeat'), 'utf8').catch(() => '')).trim()) await sleep(200);
-    // QEMU itself (flock's command line names it too, but not first).
-    const qemu = execFileSync('pgrep', ['-f', `^qemu-system-x86_64 .*${resultsDir}`], { encoding: 'utf8' }).trim().split('\n');
-    assert.equal(qemu.length, 1, `one QEMU for ${resultsDir}: ${qemu.join(' ')}`);
-    process.kill(Number(qemu[0]), 'SIGSTOP');
+    const deadline = performance.now() + 60_000;
+    while (!(await readFile(join(resultsDir, 'heartbeat'), 'utf8').catch(() => '')).trim()) {
+      if (performance.now() > deadline) throw new Error('L1 wrote no heartbeat within 60 s of saying it was ready');
+      await sleep(200);
+    }
+    // QEMU's own pid file (-pidfile): the process to stop is QEMU, not the flock or sh in front of it.
+    const pid = Number((await readFile(join(resultsDir, L1_PID_FILE), 'utf8')).trim());
+    assert.ok(Number.isInteger(pid) && pid > 1, `QEMU's pid file holds a pid: ${pid}`);
+    process.kill(pid, 'SIGSTOP');
     qemuStopped = true;
   };
   let stopping: Promise<void> | undefined;
@@ -119,15 +123,21 @@ test('KVM lab: an L1 that stops whole is killed once its heartbeat stands still,
   await assert.rejects(
     runInLab({
       script: 'sleep 600',
-      timeoutMs: 300_000,
+      // Only reached when stopping QEMU failed: the stall ends the run ~10 s after the stop.
+      timeoutMs: 150_000,
       resultsDir,
       stallTimeoutMs: 10_000,
       labFaultRetries: 0,
       onConsole: (chunk) => {
-        if (chunk.includes(READY_MARKER)) stopping ??= stopQemuOnceBeating();
+        if (chunk.includes(READY_MARKER)) {
+          stopping ??= stopQemuOnceBeating().catch((error: unknown) => {
+            stopError = error;
+          });
+        }
       },
     }),
     (error: unknown) => {
+      if (stopError !== undefined) throw stopError;
       assert.ok(error instanceof LabError, String(error));
       assert.match(error.message, /L1 stopped: no heartbeat for 1\d s \(the script did not finish\)/);
       assert.match(error.labFault ?? '', /^L1 stopped: no heartbeat for 1\d s$/);
