@@ -11,6 +11,7 @@ import { Vm } from '../kvm/vm.js';
 import { GuestRam, type SharedGuestRam } from './guest-ram.js';
 import { DevicePoller, ExitMailbox, exitSpinFromEnv } from './exit-mailbox.js';
 import { debug } from './startup-trace.js';
+import { CpuStateGate } from './cpu-state-gate.js';
 import { GsiRouter } from './irq-routing.js';
 import { DeviceManager, type DevicesStateV1 } from './device-manager.js';
 import type { VmConfig } from './config.js';
@@ -38,6 +39,11 @@ export interface DeviceWorkerData {
   port: MessagePort;
   /** Device state from a snapshot, restored before the vCPUs run. */
   restoreState?: DevicesStateV1 | undefined;
+  /**
+   * With a restore whose vCPU state the main thread puts back while this thread builds the devices: the device
+   * state is restored once the gate is open (cpu-state-gate.ts).
+   */
+  cpuStateGate?: SharedArrayBuffer | undefined;
 }
 
 /** main -> device thread. */
@@ -136,10 +142,16 @@ function main(data: DeviceWorkerData): void {
     }
   };
   debug('device thread: devices built, epoll set');
+  let restoreDevices = data.restoreState !== undefined;
+  if (restoreDevices && data.cpuStateGate) {
+    // When the CPU restore failed the machine is being torn down: restore nothing on it.
+    restoreDevices = new CpuStateGate(data.cpuStateGate).waitOpen();
+    debug(`device thread: CPU state ${restoreDevices ? 'restored' : 'failed'}`);
+  }
   // One KVM_SET_GSI_ROUTING for every MSI-X vector a restore programs, not one each.
   router.batch(() => {
     devices.mapPciBars(() => registerNotifiers());
-    if (data.restoreState) devices.restore(data.restoreState);
+    if (restoreDevices) devices.restore(data.restoreState!);
   });
   registerNotifiers();
   devices.virtio.functions.forEach((f, i) => {

@@ -18,6 +18,7 @@ import { validateConfig } from './config.js';
 import { GuestRam } from './guest-ram.js';
 import { mapFileReadOnly, type FileView } from './file-view.js';
 import { debug } from './startup-trace.js';
+import { CpuStateGate } from './cpu-state-gate.js';
 import { startThread } from './thread-pool.js';
 import { prepareVmShell, takeVmShell } from './vm-shell.js';
 import {
@@ -164,14 +165,25 @@ export class Machine extends EventEmitter {
         const entries = state.cpuid[i]!;
         vcpu.setCpuid(entries);
         debug(`vCPU ${i}: CPUID set`);
-        restoreVcpu(vcpu, state.vcpus[i]!);
         return entries;
       });
-      state.vm.irqchips.forEach((chip) => vm.setIrqchip(new Uint8Array(Buffer.from(chip, 'base64'))));
-      vm.setPit2(new Uint8Array(Buffer.from(state.vm.pit, 'base64')));
-      vm.setClock(BigInt(state.vm.clock));
-      debug('VM, vCPUs, irqchip, PIT and clock restored');
-      return new Machine(config, kvm, vm, ram, vcpus, options.consoleFd ?? 1, cpuid, state.devices);
+      const machine = new Machine(config, kvm, vm, ram, vcpus, options.consoleFd ?? 1, cpuid, state.devices);
+      // Put back by start(), while the device thread builds the devices.
+      machine.pendingCpuRestore = () => {
+        vcpus.forEach((vcpu, i) => {
+          try {
+            restoreVcpu(vcpu, state.vcpus[i]!);
+          } catch (e) {
+            // A snapshot from another CPU model or KVM version, or edited: the snapshot's fault, not the VMM's.
+            throw new SnapshotFormatError(`snapshot ${dir}: vCPU ${i}'s state cannot be restored on this host: ${(e as Error).message}`);
+          }
+        });
+        state.vm.irqchips.forEach((chip) => vm.setIrqchip(new Uint8Array(Buffer.from(chip, 'base64'))));
+        vm.setPit2(new Uint8Array(Buffer.from(state.vm.pit, 'base64')));
+        vm.setClock(BigInt(state.vm.clock));
+        debug('vCPUs, irqchip, PIT and clock restored');
+      };
+      return machine;
     });
   }
 
@@ -211,6 +223,11 @@ export class Machine extends EventEmitter {
     return { memoryBytes: this.ram.memory.totalBytes, durationMs: performance.now() - started };
   }
 
+  /** A restore's vCPU, irqchip, PIT and clock state, put back by start() (see Machine.restore). */
+  private pendingCpuRestore: (() => void) | undefined;
+  private readonly cpuStateGate = new CpuStateGate();
+  /** Set when start() failed and threw: the caller has the error, so the machine's end is not also an 'exit'. */
+  private exitQuietly = false;
   private msrIndices: number[] | undefined;
   private pausedClock: bigint | undefined;
   private nextRequestId = 1;
@@ -296,6 +313,7 @@ export class Machine extends EventEmitter {
       consoleFd: this.consoleFd,
       port: this.devicePort.port2,
       restoreState: this.initialDeviceState,
+      cpuStateGate: this.pendingCpuRestore ? this.cpuStateGate.buffer : undefined,
     };
     debug('starting the device thread');
     const deviceWorker = startThread('device', deviceData, [this.devicePort.port2]);
@@ -339,6 +357,24 @@ export class Machine extends EventEmitter {
           });
         }),
       );
+    }
+    if (this.pendingCpuRestore) {
+      const restoreCpus = this.pendingCpuRestore;
+      this.pendingCpuRestore = undefined;
+      try {
+        restoreCpus();
+      } catch (e) {
+        // As when Machine.restore itself refuses a snapshot: nothing runs and no exit is reported, the caller gets
+        // the error.
+        this.cpuStateGate.open(false);
+        void deviceReady.catch(() => undefined);
+        void Promise.all(readies).catch(() => undefined);
+        this.exitQuietly = true;
+        this.finish({ kind: 'error', reason: (e as Error).message });
+        await this.teardown();
+        throw e;
+      }
+      this.cpuStateGate.open(true);
     }
     await deviceReady;
     debug('device thread ready');
@@ -468,7 +504,9 @@ export class Machine extends EventEmitter {
     Atomics.notify(this.controlWords, CONTROL_RUN_STATE);
     this.kickAll();
     this.state = 'stopped';
-    void this.teardown().then(() => this.emit('exit', exit));
+    void this.teardown().then(() => {
+      if (!this.exitQuietly) this.emit('exit', exit);
+    });
   }
 
   private tornDown: Promise<void> | undefined;

@@ -155,7 +155,14 @@ export class Vmm extends EventEmitter {
       this.stateValue = 'stopped';
       this.emit('exit', exit);
     });
-    await machine.start({ paused });
+    try {
+      await machine.start({ paused });
+    } catch (e) {
+      // The machine is torn down already (Machine.start): this VMM is as it was before the attempt.
+      machine.removeAllListeners();
+      this.machine = undefined;
+      throw e;
+    }
     this.startedAt = new Date();
     this.stateValue = paused ? 'paused' : 'running';
   }

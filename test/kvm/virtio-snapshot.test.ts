@@ -158,6 +158,12 @@ describe('virtio devices and snapshots on real KVM (KVM lab)', { timeout: 1_800_
       assert.equal(s['corruptStatus'], 1);
       assert.match(s['corruptStderr'], /corrupted \(checksum mismatch\)/);
     });
+    test('a snapshot whose vCPU state KVM refuses is a 400 through the API; the VMM stays up and loads a good one next', () => {
+      const s = record.snapshot;
+      assert.match(String(s['refusedLoad']), /^400 snapshot .*vCPU 0's state cannot be restored on this host: .*MSR 0xdeadbeef/, String(s['refusedLoad']));
+      assert.equal((s['infoAfterRefused'] as { state?: string } | undefined)?.state, 'Not started', JSON.stringify(s['infoAfterRefused']));
+      assert.equal(s['loadAfterRefusedContinued'], true, String(s['loadAfterRefusedError']));
+    });
   });
 
   describe('issue 4 with a Debian guest: a disk and vsock connections across snapshot, kill -9 and restore', () => {
