@@ -120,11 +120,11 @@ for (const mib of spec.sizesMiB) {
   }
   await sleep(200);
   // "Once the process is up" (issue 4) includes its threads, its VM shell and its API warm-up: wait until both
-  // pre-started threads report their modules loaded, the API has served its warm-up requests and the shell is
+  // pre-started threads report their modules and the native addon loaded, the API has served its warm-up requests and the shell is
   // made, and record how long that took beyond the 200 ms above (a load right away takes about that much longer).
   const t200 = performance.now();
-  await w2.waitFor(/device thread: modules loaded/, 120_000);
-  await w2.waitFor(/vCPU thread: modules loaded/, 120_000);
+  await w2.waitFor(/device thread: native addon loaded/, 120_000);
+  await w2.waitFor(/vCPU thread: native addon loaded/, 120_000);
   await w2.waitFor(/VM shell prepared/, 120_000);
   await w2.waitFor(/API warmed up/, 120_000);
   const threadsReadyWaitMs = performance.now() - t200;

@@ -293,5 +293,10 @@ function reasonWithPanic(reason: string, consoleTail: string): string {
 if (!isMainThread) {
   debug('device thread: modules loaded');
   if (workerData) main(workerData as DeviceWorkerData);
-  else parentPort!.once('message', (m: ThreadInit<DeviceWorkerData>) => main(m.data));
+  else {
+    parentPort!.once('message', (m: ThreadInit<DeviceWorkerData>) => main(m.data));
+    // Idle until then: load the native addon now rather than while a VM waits for this thread (~90 ms in the lab).
+    native();
+    debug('device thread: native addon loaded');
+  }
 }
