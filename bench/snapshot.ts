@@ -47,4 +47,5 @@ for (const r of results) {
 const sizes = new Map(results.map((r) => [r.memoryMiB, r.typevisor.nodeBareMs as number]));
 console.log(`bare \`node -e 0\` in L1: ${[...sizes.values()].map((ms) => `${ms.toFixed(0)} ms`).join(', ')}`);
 console.log(`typevisor vmm: waited ${results.map((r) => `${(r.typevisor.threadsReadyWaitMs as number).toFixed(0)} ms`).join(', ')} beyond 200 ms after its socket appeared for its pre-started threads to load`);
+console.log(`typevisor API call -> resumed, each try: ${results.map((r) => `${r.memoryMiB} MiB ${(r.typevisor.apiToResumedAllMs as number[]).join(', ')} ms`).join('; ')} (median above)`);
 console.log('(QEMU "API call -> resumed" is `cont` after -incoming finished loading; typevisor\'s is PUT /snapshot/load with resume_vm)');

@@ -12,6 +12,7 @@ import { GuestRam, type SharedGuestRam } from './guest-ram.js';
 import { DevicePoller, ExitMailbox, exitSpinFromEnv } from './exit-mailbox.js';
 import { debug } from './startup-trace.js';
 import { CpuStateGate } from './cpu-state-gate.js';
+import { warmUpDeviceCode } from './device-warm-up.js';
 import { GsiRouter } from './irq-routing.js';
 import { DeviceManager, type DevicesStateV1 } from './device-manager.js';
 import type { VmConfig } from './config.js';
@@ -81,6 +82,7 @@ function main(data: DeviceWorkerData): void {
   const vm = new Vm(data.vmFd);
   const memory = GuestRam.attach(data.ram);
   const router = new GsiRouter(vm);
+  debug('device thread: VM and guest RAM attached');
 
   // Keep the last console line so a panic can be reported in words.
   let consoleTail = '';
@@ -107,6 +109,7 @@ function main(data: DeviceWorkerData): void {
     onReset: (reason) => send({ type: 'reset', reason: reasonWithPanic(reason, consoleTail) }),
   });
 
+  debug('device thread: device models built');
   const mailboxes = Array.from({ length: data.vcpus }, (_, i) => new ExitMailbox(data.mailbox, i));
   const epfd = check(native().epollCreate(), 'epoll_create');
   check(native().epollCtl(epfd, EPOLL_CTL_ADD, data.exitDoorbellFd, EPOLLIN, TAG_EXIT), 'epoll_ctl exit doorbell');
@@ -295,8 +298,11 @@ if (!isMainThread) {
   if (workerData) main(workerData as DeviceWorkerData);
   else {
     parentPort!.once('message', (m: ThreadInit<DeviceWorkerData>) => main(m.data));
-    // Idle until then: load the native addon now rather than while a VM waits for this thread (~90 ms in the lab).
+    // Idle until then: load the native addon and compile the device code now rather than while a VM waits for
+    // this thread (~90 and ~100 ms of a restore in the KVM lab; device-warm-up.ts).
     native();
     debug('device thread: native addon loaded');
+    warmUpDeviceCode();
+    debug('device thread: device code warmed up');
   }
 }
