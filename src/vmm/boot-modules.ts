@@ -7,6 +7,5 @@
 export { guestRamRanges } from '../arch/x86_64/memory-map.js';
 export { guestCpuid } from '../arch/x86_64/cpuid.js';
 export { bootMsrs } from '../arch/x86_64/msrs.js';
-export { writeAcpiTables } from '../arch/x86_64/acpi/tables.js';
 export { loadKernel } from '../boot/loader.js';
 export { applyBootCpuState, configureVcpu } from './vcpu-setup.js';

@@ -4,12 +4,14 @@
  * for a VM with no virtio device at all, nearly all of it V8 compiling device code on its first use (the legacy
  * devices' constructors alone: 100 ms). So while idle, the thread runs that code once on a throwaway set of devices
  * with no VM behind it: the buses, the legacy devices and the PCI root are built, answer the first exits a guest
- * makes, and have their state saved and restored. Nothing outside the throwaway objects is touched: no KVM, no
- * file, no guest memory (the devices are pure; their interrupts go to lines that drop them).
+ * makes, and have their state saved and restored; and the ACPI tables a boot needs (the thread writes them) are
+ * built into a scratch buffer. Nothing outside the throwaway objects is touched: no KVM, no file, no guest memory
+ * (the devices are pure; their interrupts go to lines that drop them).
  */
 import type { IrqLine } from '../devices/interrupts.js';
 import { RegionGuestMemory } from '../memory/guest-memory.js';
-import { COM1_PORT, I8042_COMMAND_PORT, PCI_CONFIG_ADDRESS_PORT, PCI_CONFIG_DATA_PORT, RTC_PORT } from '../arch/x86_64/layout.js';
+import { ACPI_TABLES_END, COM1_PORT, I8042_COMMAND_PORT, PCI_CONFIG_ADDRESS_PORT, PCI_CONFIG_DATA_PORT, RSDP_START, RTC_PORT } from '../arch/x86_64/layout.js';
+import { writeAcpiTables } from '../arch/x86_64/acpi/tables.js';
 import type { VmConfig } from './config.js';
 import { DeviceManager } from './device-manager.js';
 import { ExitKind, ExitMailbox } from './exit-mailbox.js';
@@ -65,4 +67,5 @@ export function warmUpDeviceCode(): void {
   }
   devices.restore(devices.save());
   devices.close();
+  writeAcpiTables(new RegionGuestMemory([{ gpa: RSDP_START, bytes: new Uint8Array(ACPI_TABLES_END - RSDP_START) }]), { vcpus: 2 });
 }

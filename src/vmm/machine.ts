@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { MessageChannel, type Worker } from 'node:worker_threads';
 import { check, EFD_NONBLOCK, native } from '../sys/native.js';
 import { Kvm, type CpuidEntry } from '../kvm/kvm.js';
-import { MiB } from '../arch/x86_64/layout.js';
+import { MiB, RSDP_START } from '../arch/x86_64/layout.js';
 import type { Vm } from '../kvm/vm.js';
 import { Vcpu } from '../kvm/vcpu.js';
 import type { VmConfig } from './config.js';
@@ -98,7 +98,7 @@ export class Machine extends EventEmitter {
   static async create(config: VmConfig, options: MachineOptions = {}): Promise<Machine> {
     debug('creating the VM');
     validateConfig(config);
-    const { applyBootCpuState, bootMsrs, configureVcpu, guestCpuid, guestRamRanges, loadKernel, writeAcpiTables } = await import('./boot-modules.js');
+    const { applyBootCpuState, bootMsrs, configureVcpu, guestCpuid, guestRamRanges, loadKernel } = await import('./boot-modules.js');
     debug('boot modules loaded');
     // prepareVmShell never throws: a host without KVM is reported by buildVm below, after the kernel checks.
     prepareVmShell(config.kvmPath);
@@ -107,7 +107,6 @@ export class Machine extends EventEmitter {
     const ranges = guestRamRanges(config.memoryMiB * MiB);
     const ram = GuestRam.allocate(ranges);
     return withCleanup([() => ram.close()], (cleanup) => {
-      const { rsdpAddress } = writeAcpiTables(ram.memory, { vcpus: config.vcpus });
       // Mapped, not read: the loader copies them from the page cache into guest RAM (file-view.ts).
       const kernel = mapFileReadOnly(config.kernelPath);
       let initrd: FileView | undefined;
@@ -122,7 +121,8 @@ export class Machine extends EventEmitter {
           memory: ram.memory,
           ramRanges: ranges,
           vcpus: config.vcpus,
-          acpiRsdpAddress: rsdpAddress,
+          // The device thread writes the ACPI tables there before any vCPU runs (start()).
+          acpiRsdpAddress: RSDP_START,
         });
       } finally {
         kernel.close();
@@ -313,6 +313,8 @@ export class Machine extends EventEmitter {
       consoleFd: this.consoleFd,
       port: this.devicePort.port2,
       restoreState: this.initialDeviceState,
+      // A fresh boot: the firmware tables describe the machine the device thread builds, and are written there.
+      acpi: this.initialDeviceState ? undefined : { vcpus: this.vcpus.length },
       cpuStateGate: this.pendingCpuRestore ? this.cpuStateGate.buffer : undefined,
     };
     debug('starting the device thread');
