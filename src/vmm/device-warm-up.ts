@@ -28,7 +28,21 @@ const WARM_UP_EXITS: ReadonlyArray<readonly [ExitKind, number, number]> = [
   [ExitKind.PioRead, I8042_COMMAND_PORT, 1],
 ];
 
-export function warmUpDeviceCode(): void {
+/**
+ * Runs the warm-up in stages and asks `arrived` after each whether the thread's VM has come (its data message);
+ * when it has, the warm-up ends there and returns what `arrived` gave, so a VM never waits for more than one stage.
+ */
+export function warmUpDeviceCode<T>(arrived: () => T | undefined = () => undefined): T | undefined {
+  for (const stage of [warmUpDevices, warmUpAcpiTables]) {
+    const early = arrived();
+    if (early !== undefined) return early;
+    stage();
+  }
+  return arrived();
+}
+
+function warmUpDevices(): void {
+
   const droppedLine: IrqLine = { setLevel: () => undefined, pulse: () => undefined };
   const router: InterruptRouter = {
     legacyLine: () => droppedLine,
@@ -67,5 +81,8 @@ export function warmUpDeviceCode(): void {
   }
   devices.restore(devices.save());
   devices.close();
+}
+
+function warmUpAcpiTables(): void {
   writeAcpiTables(new RegionGuestMemory([{ gpa: RSDP_START, bytes: new Uint8Array(ACPI_TABLES_END - RSDP_START) }]), { vcpus: 2 });
 }

@@ -308,12 +308,18 @@ if (!isMainThread) {
   debug('device thread: modules loaded');
   if (workerData) main(workerData as DeviceWorkerData);
   else {
-    parentPort!.once('message', (m: ThreadInit<DeviceWorkerData>) => main(m.data));
     // Idle until then: load the native addon and compile the device code now rather than while a VM waits for
-    // this thread (~90 and ~100 ms of a restore in the KVM lab; device-warm-up.ts).
+    // this thread (~90 and ~100 ms of a restore in the KVM lab; device-warm-up.ts). A VM that comes meanwhile (a
+    // boot can ask for the thread before it has loaded its modules) ends the warm-up at its next stage.
     native();
     debug('device thread: native addon loaded');
-    warmUpDeviceCode();
-    debug('device thread: device code warmed up');
+    const init = warmUpDeviceCode(() => receiveMessageOnPort(parentPort!)?.message as ThreadInit<DeviceWorkerData> | undefined);
+    if (init) {
+      debug('device thread: warm-up cut short by its VM');
+      main(init.data);
+    } else {
+      debug('device thread: device code warmed up');
+      parentPort!.once('message', (m: ThreadInit<DeviceWorkerData>) => main(m.data));
+    }
   }
 }
