@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createConnection } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../test/helpers/repo.js';
 import { vmmRequest } from '../src/cli/vmm-client.js';
@@ -83,20 +83,18 @@ async function bareNodeMs(): Promise<number> {
 const newCount = (from: number) => new RegExp(`TVG: count (${Array.from({ length: 50 }, (_, k) => from + 1 + k).join('|')})\\b`);
 const lastCount = (text: string) => Math.max(...[...text.matchAll(/TVG: count (\d+)/g)].map((m) => Number(m[1])));
 
+/** Polls until `path` exists (a socket a VMM creates once it listens), at most `tries` times `intervalMs`. */
+async function waitForPath(path: string, tries: number, intervalMs: number): Promise<void> {
+  for (let i = 0; i < tries && !existsSync(path); i++) await sleep(intervalMs);
+}
+
 /** A fresh `typevisor vmm`, idle as described below, then PUT /snapshot/load with resume_vm; the call's duration. */
 async function restoreThroughApi(mib: number, snap: string, count: number, round: number): Promise<{ ms: number; threadsReadyWaitMs: number }> {
   const sock2 = join(tmp, `tv2-${mib}-${round}.sock`);
   // Traced, so that we can tell when its pre-started threads have loaded their modules.
   const r2 = spawn(process.execPath, [bin, 'vmm', '--api-sock', sock2], { env: { ...process.env, TYPEVISOR_DEBUG: '1' } });
   const w2 = watch(r2);
-  for (let i = 0; i < 600; i++) {
-    try {
-      statSync(sock2);
-      break;
-    } catch {
-      await sleep(50);
-    }
-  }
+  await waitForPath(sock2, 600, 50);
   await sleep(200);
   // "Once the process is up" (issue 4) includes its threads, its VM shell and its API warm-up: wait until both
   // pre-started threads are idle (modules and addon loaded, device code warmed up), the API has served its warm-up
@@ -177,14 +175,7 @@ for (const mib of spec.sizesMiB) {
   t = performance.now();
   const q2 = spawn('qemu-system-x86_64', [...qargs.slice(0, -1), `unix:${qsock2},server=on,wait=off`, '-incoming', `exec:cat ${qfile}`]);
   const q2w = watch(q2);
-  for (let i = 0; i < 2000; i++) {
-    try {
-      statSync(qsock2);
-      break;
-    } catch {
-      await sleep(5);
-    }
-  }
+  await waitForPath(qsock2, 2000, 5);
   const call2 = await qmp(qsock2);
   for (const t0 = performance.now(); ; ) {
     const s = await call2('query-status');
