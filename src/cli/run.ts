@@ -4,12 +4,12 @@
  */
 import type { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
+import type { serveConsoleSocket } from './console-socket-server.js';
 import type { MachineExit } from '../vmm/machine.js';
 import { Vmm } from '../vmm/vmm.js';
 import { prestartThreads } from '../vmm/thread-pool.js';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { serveConsoleSocket } from './console-socket-server.js';
 import { DEFAULT_CMDLINE, type DiskConfig, type NetConfig, type VmConfig } from '../vmm/config.js';
 import { DEFAULT_KVM_PATH } from '../kvm/kvm.js';
 import { detectHostFlavour } from '../platform/engines/host-flavour.js';
@@ -158,6 +158,8 @@ export async function serveConsole(
   const exited = new Promise<MachineExit>((resolve) => vmm.once('exit', resolve));
   let consoleServer: Awaited<ReturnType<typeof serveConsoleSocket>> | undefined;
   if (extra.consoleSock) {
+    // Loaded only here: node:net costs start-up time that a terminal console does not need.
+    const { serveConsoleSocket } = await import('./console-socket-server.js');
     consoleServer = await serveConsoleSocket(extra.consoleSock, (bytes) => vmm.sendConsoleInput(bytes));
     vmm.on('console', (bytes: Uint8Array) => consoleServer!.write(bytes));
   }

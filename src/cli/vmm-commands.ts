@@ -5,12 +5,18 @@
  */
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { vmmRequest } from './vmm-client.js';
 import { serveConsole } from './run.js';
 import { Vmm } from '../vmm/vmm.js';
 import { prestartThreads } from '../vmm/thread-pool.js';
 import { prepareVmShell } from '../vmm/vm-shell.js';
 import { DEFAULT_KVM_PATH } from '../kvm/kvm.js';
+import { warmUpStateCodec } from '../vmm/snapshot/format.js';
+
+/** The API client, loaded by the verbs that use it: node:http is a large module, and `run` and `vmm` never need it. */
+async function vmmRequest(socketPath: string, method: string, path: string, body?: unknown): Promise<unknown> {
+  const client = await import('./vmm-client.js');
+  return client.vmmRequest(socketPath, method, path, body);
+}
 
 function print(v: unknown): void {
   process.stdout.write(JSON.stringify(v, null, 2) + '\n');
@@ -90,6 +96,7 @@ export function registerVmmCommands(program: Command): void {
           // loaded by now (it served the socket); imported here so that other verbs do not load fastify.
           void import('../api/server.js')
             .then((m) => m.warmUpApi(api))
+            .then(() => warmUpStateCodec())
             .then(() => prepareVmShell(o.kvm));
         },
       });
