@@ -32,7 +32,7 @@ const ramRanges = guestRamRanges(48 * MiB);
 
 function tryLoad(kernel: Uint8Array, seed: number): void {
   try {
-    loadKernel({ kernel, kernelPath: 'fuzz', cmdline: 'console=ttyS0', memory, ramRanges, vcpus: 1, initrd: new Uint8Array(8192) });
+    loadKernel({ kernel, kernelPath: 'fuzz', cmdline: 'console=ttyS0', memory, ramRanges, initrd: new Uint8Array(8192) });
   } catch (error) {
     assert.ok(error instanceof KernelLoadError, `seed ${seed}: ${String(error)}`);
   }

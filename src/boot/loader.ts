@@ -3,18 +3,17 @@
  * initrd and command line into guest memory, write the boot structures the
  * entry mode needs, and describe the boot vCPU's starting state.
  *
- * It also writes the MP table (for kernels without ACPI; ACPI wins when both
- * exist). After loadKernel the VMM only has to: set the boot vCPU's registers from
+ * After loadKernel the VMM only has to: set the boot vCPU's registers from
  * `entry` (kvm_regs/kvm_sregs), the FPU (BOOT_FPU_STATE), the boot MSRs, the
- * LAPIC LINT pins, and run. ACPI tables are written separately
- * (writeAcpiTables) and their RSDP address passed in as `acpiRsdpAddress`.
+ * LAPIC LINT pins, and run. The firmware tables (ACPI and the MP table) are
+ * written separately (firmware-tables.ts) and the RSDP address passed in as
+ * `acpiRsdpAddress`.
  */
 
 import { bootCpuState, type BootCpuState } from '../arch/x86_64/cpu-state.js';
 import { writeBootGdt } from '../arch/x86_64/gdt.js';
 import { HIGH_RAM_START } from '../arch/x86_64/layout.js';
 import { lowRamEnd, type RamRange } from '../arch/x86_64/memory-map.js';
-import { writeMpTable } from '../arch/x86_64/mptable.js';
 import { writeIdentityPageTables } from '../arch/x86_64/page-tables.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import {
@@ -42,9 +41,7 @@ export interface BootInput {
   cmdline: string;
   memory: GuestMemory;
   ramRanges: RamRange[];
-  /** vCPU count, for the MP table (APIC ids 0..vcpus-1). */
-  vcpus: number;
-  /** Where writeAcpiTables put the RSDP; passed to the kernel in boot_params / hvm_start_info. */
+  /** Where writeFirmwareTables put the RSDP; passed to the kernel in boot_params / hvm_start_info. */
   acpiRsdpAddress?: number;
   /** How to enter an ELF kernel that has a PVH note: 'pvh' (default) or its 64-bit e_entry with boot_params. */
   elfEntry?: 'pvh' | '64bit';
@@ -160,7 +157,6 @@ export function loadKernel(input: BootInput): BootSetup {
   }
 
   const cmdlineRange = writeCmdline(memory, input.cmdline, loaded.cmdlineLimit);
-  writeMpTable(memory, input.vcpus);
 
   let initrdRange: InitrdRange | undefined;
   if (input.initrd) {

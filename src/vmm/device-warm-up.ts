@@ -4,14 +4,23 @@
  * for a VM with no virtio device at all, nearly all of it V8 compiling device code on its first use (the legacy
  * devices' constructors alone: 100 ms). So while idle, the thread runs that code once on a throwaway set of devices
  * with no VM behind it: the buses, the legacy devices and the PCI root are built, answer the first exits a guest
- * makes, and have their state saved and restored; and the ACPI tables a boot needs (the thread writes them) are
- * built into a scratch buffer. Nothing outside the throwaway objects is touched: no KVM, no file, no guest memory
+ * makes, and have their state saved and restored; and the firmware tables a boot needs (the thread writes them) are
+ * built into scratch buffers. Nothing outside the throwaway objects is touched: no KVM, no file, no guest memory
  * (the devices are pure; their interrupts go to lines that drop them).
  */
 import type { IrqLine } from '../devices/interrupts.js';
 import { RegionGuestMemory } from '../memory/guest-memory.js';
-import { ACPI_TABLES_END, COM1_PORT, I8042_COMMAND_PORT, PCI_CONFIG_ADDRESS_PORT, PCI_CONFIG_DATA_PORT, RSDP_START, RTC_PORT } from '../arch/x86_64/layout.js';
-import { writeAcpiTables } from '../arch/x86_64/acpi/tables.js';
+import {
+  ACPI_TABLES_END,
+  COM1_PORT,
+  EBDA_START,
+  I8042_COMMAND_PORT,
+  PCI_CONFIG_ADDRESS_PORT,
+  PCI_CONFIG_DATA_PORT,
+  RSDP_START,
+  RTC_PORT,
+} from '../arch/x86_64/layout.js';
+import { writeFirmwareTables } from '../arch/x86_64/firmware-tables.js';
 import type { VmConfig } from './config.js';
 import { DeviceManager } from './device-manager.js';
 import { ExitKind, ExitMailbox } from './exit-mailbox.js';
@@ -33,7 +42,7 @@ const WARM_UP_EXITS: ReadonlyArray<readonly [ExitKind, number, number]> = [
  * when it has, the warm-up ends there and returns what `arrived` gave, so a VM never waits for more than one stage.
  */
 export function warmUpDeviceCode<T>(arrived: () => T | undefined = () => undefined): T | undefined {
-  for (const stage of [warmUpDevices, warmUpAcpiTables]) {
+  for (const stage of [warmUpDevices, warmUpFirmwareTables]) {
     const early = arrived();
     if (early !== undefined) return early;
     stage();
@@ -83,6 +92,11 @@ function warmUpDevices(): void {
   devices.close();
 }
 
-function warmUpAcpiTables(): void {
-  writeAcpiTables(new RegionGuestMemory([{ gpa: RSDP_START, bytes: new Uint8Array(ACPI_TABLES_END - RSDP_START) }]), { vcpus: 2 });
+function warmUpFirmwareTables(): void {
+  // The MP table lives in the EBDA's first KiB, the ACPI tables from the RSDP up.
+  const scratch = new RegionGuestMemory([
+    { gpa: EBDA_START, bytes: new Uint8Array(1024) },
+    { gpa: RSDP_START, bytes: new Uint8Array(ACPI_TABLES_END - RSDP_START) },
+  ]);
+  writeFirmwareTables(scratch, { vcpus: 2 });
 }

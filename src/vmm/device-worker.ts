@@ -13,7 +13,7 @@ import { DevicePoller, ExitMailbox, exitSpinFromEnv } from './exit-mailbox.js';
 import { debug } from './startup-trace.js';
 import { CpuStateGate } from './cpu-state-gate.js';
 import { warmUpDeviceCode } from './device-warm-up.js';
-import { writeAcpiTables, type AcpiOptions } from '../arch/x86_64/acpi/tables.js';
+import { writeFirmwareTables, type FirmwareTablesOptions } from '../arch/x86_64/firmware-tables.js';
 import { GsiRouter } from './irq-routing.js';
 import { DeviceManager, type DevicesStateV1 } from './device-manager.js';
 import type { VmConfig } from './config.js';
@@ -47,11 +47,12 @@ export interface DeviceWorkerData {
    */
   cpuStateGate?: SharedArrayBuffer | undefined;
   /**
-   * A fresh boot: the ACPI tables to write into guest RAM before the vCPUs run. Here rather than on the main
-   * thread, which boots the VM meanwhile: a pre-started device thread has compiled the table builder while idle
-   * (device-warm-up.ts), and on the main thread that compile was 0.2-0.45 s of a boot in the KVM lab.
+   * A fresh boot: the firmware tables (ACPI, MP table) to write into guest RAM before the vCPUs run. Here rather
+   * than on the main thread, which loads the kernel meanwhile: a pre-started device thread has compiled the table
+   * builders while idle (device-warm-up.ts); on the main thread, compiling them was 0.2-0.45 s (ACPI) and
+   * 0.05-0.1 s (MP table) of a boot in the KVM lab.
    */
-  acpi?: AcpiOptions | undefined;
+  firmwareTables?: FirmwareTablesOptions | undefined;
 }
 
 /** main -> device thread. */
@@ -173,9 +174,9 @@ function main(data: DeviceWorkerData): void {
   const flushWarnings = (): void => {
     while (devices.warnings.length) send({ type: 'error', message: devices.warnings.shift()! });
   };
-  if (data.acpi) {
-    writeAcpiTables(memory, data.acpi);
-    debug('device thread: ACPI tables written');
+  if (data.firmwareTables) {
+    writeFirmwareTables(memory, data.firmwareTables);
+    debug('device thread: firmware tables written');
   }
   debug('device thread: devices built and restored');
   send({ type: 'ready' });

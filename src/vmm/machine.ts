@@ -120,8 +120,7 @@ export class Machine extends EventEmitter {
           cmdline: config.cmdline,
           memory: ram.memory,
           ramRanges: ranges,
-          vcpus: config.vcpus,
-          // The device thread writes the ACPI tables there before any vCPU runs (start()).
+          // The device thread writes the firmware tables (ACPI there) before any vCPU runs (start()).
           acpiRsdpAddress: RSDP_START,
         });
       } finally {
@@ -314,7 +313,7 @@ export class Machine extends EventEmitter {
       port: this.devicePort.port2,
       restoreState: this.initialDeviceState,
       // A fresh boot: the firmware tables describe the machine the device thread builds, and are written there.
-      acpi: this.initialDeviceState ? undefined : { vcpus: this.vcpus.length },
+      firmwareTables: this.initialDeviceState ? undefined : { vcpus: this.vcpus.length },
       cpuStateGate: this.pendingCpuRestore ? this.cpuStateGate.buffer : undefined,
     };
     debug('starting the device thread');

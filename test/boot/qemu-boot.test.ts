@@ -1,6 +1,6 @@
 /**
  * The typevisor kernel loader end to end, without KVM: the boot image
- * loadKernel + writeAcpiTables produce (GDT, page tables, zero page or
+ * loadKernel + writeFirmwareTables produce (GDT, page tables, zero page or
  * hvm_start_info, e820, command line, ACPI, kernel, initrd) is replayed under
  * QEMU TCG by a small trampoline (trampoline.S) that copies each piece to its
  * guest-physical address and enters the kernel as the VMM's boot vCPU would.
@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { RegionGuestMemory } from '../../src/memory/guest-memory.js';
 import { guestRamRanges } from '../../src/arch/x86_64/memory-map.js';
 import { ACPI_TABLES_START, EBDA_START, MiB, PAGE_SIZE, RSDP_START } from '../../src/arch/x86_64/layout.js';
-import { writeAcpiTables } from '../../src/arch/x86_64/acpi/tables.js';
+import { writeFirmwareTables } from '../../src/arch/x86_64/firmware-tables.js';
 import { field, setField } from '../../src/arch/x86_64/byte-layout.js';
 import { loadKernel, type BootSetup } from '../../src/boot/loader.js';
 import { syntheticElf } from '../../src/boot/synthetic-kernels.js';
@@ -171,7 +171,7 @@ for (const kernel of kernels) {
         `echo "${marker} cmdline=$(cat /proc/cmdline)"; echo "${marker} END"`], { stdio: 'ignore' });
       const memory = RegionGuestMemory.anonymous(MEMORY);
       const vcpus = kernel.vcpus ?? 1;
-      const { rsdpAddress } = writeAcpiTables(memory, { vcpus });
+      const { rsdpAddress } = writeFirmwareTables(memory, { vcpus });
       const cmdline = `console=ttyS0 panic=-1 typevisor.loader=${kernel.format} loglevel=7${kernel.extraCmdline ? ` ${kernel.extraCmdline}` : ''}`;
       const setup = loadKernel({
         kernel: readFileSync(kernelPath),
@@ -180,7 +180,6 @@ for (const kernel of kernels) {
         cmdline,
         memory,
         ramRanges: guestRamRanges(MEMORY),
-        vcpus,
         acpiRsdpAddress: rsdpAddress,
         ...(kernel.elfEntry ? { elfEntry: kernel.elfEntry } : {}),
       });

@@ -19,20 +19,28 @@ export const PageTableFlags = {
 
 const ENTRIES_PER_TABLE = 512;
 const LARGE_PAGE_SIZE = 2n * 1024n * 1024n;
+const LARGE_PAGE_BYTES = 2 * 1024 * 1024;
 
 export function writeIdentityPageTables(mem: GuestMemory): void {
   const { PRESENT, WRITABLE, LARGE_PAGE } = PageTableFlags;
+  const flags = Number(PRESENT | WRITABLE);
   mem.fill(PML4_START, PAGE_SIZE, 0);
   mem.fill(PDPTE_START, PAGE_SIZE, 0);
   mem.writeU64(PML4_START, BigInt(PDPTE_START) | PRESENT | WRITABLE);
-  for (let pd = 0; pd < PDE_COUNT; pd++) {
-    const pdAddress = PDE_START + pd * PAGE_SIZE;
-    mem.writeU64(PDPTE_START + pd * 8, BigInt(pdAddress) | PRESENT | WRITABLE);
-    for (let i = 0; i < ENTRIES_PER_TABLE; i++) {
-      const physical = BigInt(pd * ENTRIES_PER_TABLE + i) * LARGE_PAGE_SIZE;
-      mem.writeU64(pdAddress + i * 8, physical | PRESENT | WRITABLE | LARGE_PAGE);
-    }
+  // The page directories are built in one buffer (entries as 32-bit halves, number arithmetic) and written once:
+  // 2048 BigInt writes through GuestMemory took 0.1-0.2 s of a boot in the KVM lab, where V8 runs under TCG.
+  const directories = new Uint32Array(PDE_COUNT * ENTRIES_PER_TABLE * 2);
+  const leafFlags = flags | Number(LARGE_PAGE);
+  for (let entry = 0; entry < PDE_COUNT * ENTRIES_PER_TABLE; entry++) {
+    const physical = entry * LARGE_PAGE_BYTES;
+    directories[entry * 2] = (physical % 2 ** 32) | leafFlags;
+    directories[entry * 2 + 1] = Math.floor(physical / 2 ** 32);
   }
+  for (let pd = 0; pd < PDE_COUNT; pd++) {
+    mem.writeU64(PDPTE_START + pd * 8, BigInt(PDE_START + pd * PAGE_SIZE) | PRESENT | WRITABLE);
+  }
+  // Consecutive PAGE_SIZE tables from PDE_START: entry n of directory d is at PDE_START + (d * 512 + n) * 8.
+  mem.write(PDE_START, new Uint8Array(directories.buffer));
 }
 
 /** Walk the tables like the MMU would (4-level, 2 MiB leaves); null when unmapped. For tests and diagnostics. */
