@@ -24,6 +24,10 @@ import {
 import { RegionGuestMemory } from '../memory/guest-memory.js';
 import { PAGE_SIZE } from '../arch/x86_64/layout.js';
 
+/** x86-64's 2 MiB page: the size of a transparent huge page, and of a large NPT/EPT mapping. */
+const HUGE_PAGE_SIZE = 2 * 1024 * 1024;
+const HUGE_PAGE = BigInt(HUGE_PAGE_SIZE);
+
 export interface RamRange {
   gpa: number;
   size: number;
@@ -72,20 +76,34 @@ export class GuestRam {
     const regions = [];
     let offset = 0;
     for (const r of ranges) {
-      const flags = MAP_PRIVATE | MAP_NORESERVE | (fileFd === undefined ? MAP_ANONYMOUS : 0);
-      const m = native().mmap(fileFd ?? -1, r.size, PROT_READ | PROT_WRITE, flags, fileFd === undefined ? 0 : offset);
+      const anonymous = fileFd === undefined;
+      const flags = MAP_PRIVATE | MAP_NORESERVE | (anonymous ? MAP_ANONYMOUS : 0);
+      // Anonymous RAM is mapped HUGE_PAGE_SIZE larger and trimmed to start on a huge-page boundary, as QEMU does
+      // (qemu_ram_mmap). KVM maps a guest 2 MiB page with one 2 MiB NPT/EPT entry only when the host address is
+      // congruent to the guest address modulo 2 MiB (KVM API doc, KVM_SET_USER_MEMORY_REGION: "the lowest 21 bits
+      // of guest_phys_addr and userspace_addr should be identical"); otherwise every 4 KiB page the guest touches
+      // is a fault of its own. Linux 6.1 does not align large anonymous mappings by itself.
+      const length = anonymous ? r.size + HUGE_PAGE_SIZE : r.size;
+      const m = native().mmap(fileFd ?? -1, length, PROT_READ | PROT_WRITE, flags, anonymous ? 0 : offset);
       if (typeof m === 'number') {
         for (const done of mapped) native().munmap(done.address, done.size);
         check(m, `mmap guest RAM (${r.size} bytes)`);
         throw new Error('unreachable');
       }
+      const head = anonymous ? Number((HUGE_PAGE - (m.address % HUGE_PAGE)) % HUGE_PAGE) : 0;
+      const address = m.address + BigInt(head);
+      if (anonymous) {
+        if (head > 0) native().munmap(m.address, head);
+        if (HUGE_PAGE_SIZE - head > 0) native().munmap(address + BigInt(r.size), HUGE_PAGE_SIZE - head);
+      }
       // Huge pages where the host allows them; no copy of guest RAM in children the VMM spawns (a fork would
       // otherwise make every guest page copy-on-write in this process until the child execs, as QEMU avoids too).
       // Both are advice: a host that refuses them still runs the guest.
-      native().madvise(m.address, r.size, MADV_HUGEPAGE);
-      native().madvise(m.address, r.size, MADV_DONTFORK);
-      mapped.push({ ...r, address: m.address });
-      regions.push({ gpa: r.gpa, bytes: new Uint8Array(m.buffer) });
+      native().madvise(address, r.size, MADV_HUGEPAGE);
+      native().madvise(address, r.size, MADV_DONTFORK);
+      mapped.push({ ...r, address });
+      // A view of the kept part only: the buffer also spans the trimmed (unmapped) ends, never touched.
+      regions.push({ gpa: r.gpa, bytes: new Uint8Array(m.buffer, head, r.size) });
       offset += r.size;
     }
     return new GuestRam(mapped, new RegionGuestMemory(regions), fileFd);
