@@ -9,8 +9,8 @@
  * node_modules), and the platform's modules, which VMM verbs never load, stay
  * in dist/src. bin/typevisor.js uses the bundle for VMM verbs when it exists.
  *
- * Layout constraints the sources rely on: the worker entries sit next to the
- * module that starts them (thread-pool.ts: new URL('./device-worker.js', ...)),
+ * Layout constraints the sources rely on: the worker scripts sit next to the
+ * module that starts them (thread-pool.ts: new URL('./device-worker.cjs', ...)),
  * and dist/bundle is two levels under the repository (native.ts finds
  * native/build there).
  */
@@ -27,8 +27,6 @@ await build({
   entryPoints: {
     main: join(src, 'cli/main.js'),
     'thread-pool': join(src, 'vmm/thread-pool.js'),
-    'device-worker': join(src, 'vmm/device-worker.js'),
-    'vcpu-worker': join(src, 'vmm/vcpu-worker.js'),
   },
   outdir: out,
   bundle: true,
@@ -53,3 +51,22 @@ await build({
     },
   ],
 });
+
+// The device and vCPU threads: one self-contained CommonJS script each, which thread-pool.ts prefers to the ES
+// modules. A worker that loads an ES module graph first sets up Node's ESM loader and resolves and links every
+// module; in the KVM lab a CommonJS script made the threads ready 0.13-0.27 s sooner. import.meta.url (the addon's
+// and the builtins' loaders use it) becomes this file's URL.
+for (const name of ['device-worker', 'vcpu-worker']) {
+  await build({
+    entryPoints: [join(src, `vmm/${name}.js`)],
+    outfile: join(out, `${name}.cjs`),
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    define: { 'import.meta.url': '__typevisorModuleUrl' },
+    banner: { js: "const __typevisorModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+    sourcemap: false,
+    logLevel: 'warning',
+  });
+}

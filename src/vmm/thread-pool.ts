@@ -12,6 +12,7 @@
  * as if it had been started with that data (see the end of vcpu-worker.ts and
  * device-worker.ts).
  */
+import { existsSync } from 'node:fs';
 import { Worker, type Transferable } from 'node:worker_threads';
 
 export type ThreadKind = 'device' | 'vcpu';
@@ -22,9 +23,20 @@ export interface ThreadInit<T> {
   data: T;
 }
 
+/**
+ * A worker's script: in the VMM bundle (scripts/bundle-vmm.mjs) a self-contained CommonJS file beside this module,
+ * else the ES module. An ES module worker sets up Node's ESM loader and resolves and links its modules; the
+ * CommonJS bundle is one script. In the KVM lab that made a vCPU thread ready ~0.27 s sooner and a device thread
+ * ~0.13 s sooner, CPU time a boot's other two threads had been waiting for.
+ */
+function workerScript(name: string): URL {
+  const bundled = new URL(`./${name}.cjs`, import.meta.url);
+  return existsSync(bundled) ? bundled : new URL(`./${name}.js`, import.meta.url);
+}
+
 const SCRIPTS: Record<ThreadKind, URL> = {
-  device: new URL('./device-worker.js', import.meta.url),
-  vcpu: new URL('./vcpu-worker.js', import.meta.url),
+  device: workerScript('device-worker'),
+  vcpu: workerScript('vcpu-worker'),
 };
 
 const idle: Record<ThreadKind, Worker[]> = { device: [], vcpu: [] };
