@@ -4,11 +4,12 @@
  * answers vCPU exits synchronously. No event loop runs here.
  */
 import { isMainThread, parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import type { ThreadInit } from './thread-pool.js';
+import type { ThreadHint, ThreadInit } from './thread-pool.js';
 import { writeSync } from 'node:fs';
 import { check, EPOLLIN, EPOLL_CTL_ADD, native } from '../sys/native.js';
 import { Vm } from '../kvm/vm.js';
 import { GuestRam, type SharedGuestRam } from './guest-ram.js';
+import type { RegionGuestMemory } from '../memory/guest-memory.js';
 import { DevicePoller, ExitMailbox, exitSpinFromEnv } from './exit-mailbox.js';
 import { debug } from './startup-trace.js';
 import { CpuStateGate } from './cpu-state-gate.js';
@@ -88,7 +89,7 @@ function main(data: DeviceWorkerData): void {
   const port = data.port;
   const send = (e: DeviceEvent): void => port.postMessage(e);
   const vm = new Vm(data.vmFd);
-  const memory = GuestRam.attach(data.ram);
+  const memory = attachRam(data.ram);
   const router = new GsiRouter(vm);
   debug('device thread: VM and guest RAM attached');
 
@@ -303,6 +304,37 @@ function reasonWithPanic(reason: string, consoleTail: string): string {
   return m ? `guest kernel panic (${m[0]})` : reason;
 }
 
+/** What a pre-started device thread can do before its VM's data comes (thread-pool.ts hintIdleThread). */
+export interface DeviceThreadHint {
+  /** The VM's guest RAM, mapped: attach it now. */
+  ram: SharedGuestRam;
+}
+
+/**
+ * Guest RAM attached ahead, from a hint. Attaching 256 MiB makes V8 run a full mark-compact on the spot: an external
+ * buffer that large is "external memory pressure" to it (~50 ms in the KVM lab). Ahead, it is paid while the main
+ * thread still loads the kernel or maps a snapshot, not while the VM waits for its devices.
+ */
+let attachedAhead: { ranges: SharedGuestRam['ranges']; memory: RegionGuestMemory } | undefined;
+
+function attachAhead(hint: DeviceThreadHint): void {
+  attachedAhead = { ranges: hint.ram.ranges, memory: GuestRam.attach(hint.ram) };
+  debug('device thread: guest RAM attached ahead');
+}
+
+/** The guest RAM attached ahead if it is this VM's (same mappings), else attached now. */
+function attachRam(ram: SharedGuestRam): RegionGuestMemory {
+  const ahead = attachedAhead;
+  attachedAhead = undefined;
+  const same =
+    ahead !== undefined &&
+    ahead.ranges.length === ram.ranges.length &&
+    ahead.ranges.every((r, i) => r.gpa === ram.ranges[i]!.gpa && r.size === ram.ranges[i]!.size && r.address === ram.ranges[i]!.address);
+  return same ? ahead.memory : GuestRam.attach(ram);
+}
+
+type IdleMessage = ThreadInit<DeviceWorkerData> | ThreadHint<DeviceThreadHint>;
+
 // Only as a worker: the main thread imports this module for its types and constants.
 // A thread pre-started by thread-pool.ts has no workerData yet: it waits for it.
 if (!isMainThread) {
@@ -311,16 +343,30 @@ if (!isMainThread) {
   else {
     // Idle until then: load the native addon and compile the device code now rather than while a VM waits for
     // this thread (~90 and ~100 ms of a restore in the KVM lab; device-warm-up.ts). A VM that comes meanwhile (a
-    // boot can ask for the thread before it has loaded its modules) ends the warm-up at its next stage.
+    // boot can ask for the thread before it has loaded its modules) ends the warm-up at its next stage; a hint is
+    // acted on between stages.
     native();
     debug('device thread: native addon loaded');
-    const init = warmUpDeviceCode(() => receiveMessageOnPort(parentPort!)?.message as ThreadInit<DeviceWorkerData> | undefined);
+    const nextInit = (): ThreadInit<DeviceWorkerData> | undefined => {
+      for (let m = receiveMessageOnPort(parentPort!); m; m = receiveMessageOnPort(parentPort!)) {
+        const message = m.message as IdleMessage;
+        if (message.type === 'init') return message;
+        attachAhead(message.hint);
+      }
+      return undefined;
+    };
+    const init = warmUpDeviceCode(nextInit);
     if (init) {
       debug('device thread: warm-up cut short by its VM');
       main(init.data);
     } else {
       debug('device thread: device code warmed up');
-      parentPort!.once('message', (m: ThreadInit<DeviceWorkerData>) => main(m.data));
+      const onMessage = (message: IdleMessage): void => {
+        if (message.type === 'hint') return attachAhead(message.hint);
+        parentPort!.off('message', onMessage);
+        main(message.data);
+      };
+      parentPort!.on('message', onMessage);
     }
   }
 }

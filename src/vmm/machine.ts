@@ -19,7 +19,7 @@ import { GuestRam } from './guest-ram.js';
 import { mapFileReadOnly, type FileView } from './file-view.js';
 import { debug } from './startup-trace.js';
 import { CpuStateGate } from './cpu-state-gate.js';
-import { startThread } from './thread-pool.js';
+import { hintIdleThread, startThread } from './thread-pool.js';
 import { prepareVmShell, takeVmShell } from './vm-shell.js';
 import {
   CONTROL_EXITED_COUNT,
@@ -35,7 +35,7 @@ import { encodeState, MEMORY_FILE, readStateFile, SnapshotFormatError, STATE_FIL
 import { restoreVcpu, saveVcpu, savableMsrs } from './snapshot/vcpu-state.js';
 import { checkDiskIdentities, diskIdentities, parseSnapshotState, type SnapshotStateV1 } from './snapshot/state.js';
 import type { DevicesStateV1 } from './device-manager.js';
-import type { BalloonInfo, DeviceCommand, DeviceEvent, DeviceWorkerData } from './device-worker.js';
+import type { BalloonInfo, DeviceCommand, DeviceEvent, DeviceThreadHint, DeviceWorkerData } from './device-worker.js';
 import { EXIT_COUNTERS_PER_VCPU, type VcpuMessage, type VcpuWorkerData } from './vcpu-worker.js';
 
 
@@ -106,6 +106,8 @@ export class Machine extends EventEmitter {
     // reported as such even on a host without KVM.
     const ranges = guestRamRanges(config.memoryMiB * MiB);
     const ram = GuestRam.allocate(ranges);
+    // The device thread attaches it while this thread loads the kernel (device-worker.ts attachAhead).
+    hintIdleThread<DeviceThreadHint>('device', { ram: ram.shared() });
     return withCleanup([() => ram.close()], (cleanup) => {
       // Mapped, not read: the loader copies them from the page cache into guest RAM (file-view.ts).
       const kernel = mapFileReadOnly(config.kernelPath);
@@ -159,6 +161,8 @@ export class Machine extends EventEmitter {
     const config: VmConfig = { ...state.config, kvmPath: options.kvmPath ?? state.config.kvmPath };
     const ram = GuestRam.fromFile(memoryPath, state.ramRanges);
     debug('guest RAM mapped');
+    // The device thread attaches it while this thread sets up the VM and its vCPUs (device-worker.ts attachAhead).
+    hintIdleThread<DeviceThreadHint>('device', { ram: ram.shared() });
     return withCleanup([() => ram.close()], (cleanup) => {
       const { kvm, vm, vcpus, cpuid } = buildVm(config, ram, cleanup, (vcpu, i) => {
         const entries = state.cpuid[i]!;

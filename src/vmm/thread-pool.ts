@@ -66,6 +66,21 @@ export function idleThreads(kind: ThreadKind): number {
   return idle[kind].length;
 }
 
+/**
+ * A message a pre-started thread may get before its ThreadInit: work for the VM it will run that it can do ahead,
+ * while the VM is still being built (see device-worker.ts). Goes to the idle thread that startThread hands out next.
+ */
+export interface ThreadHint<T> {
+  type: 'hint';
+  hint: T;
+}
+
+/** Sends `hint` to the idle thread of `kind` that startThread will hand out next; nothing when none waits. */
+export function hintIdleThread<T>(kind: ThreadKind, hint: T): void {
+  const message: ThreadHint<T> = { type: 'hint', hint };
+  idle[kind][0]?.postMessage(message);
+}
+
 /** A thread running `kind` with `data`: a pre-started one when one waits, else a new one. */
 export function startThread<T>(kind: ThreadKind, data: T, transferList: readonly Transferable[] = []): Worker {
   const worker = idle[kind].shift();
