@@ -12,7 +12,7 @@
  * durable, and allocation is append-only.
  */
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { createRequire } from 'node:module';
+import { lazyBuiltin } from '../sys/lazy-builtin.js';
 import { checkDiskRange, DiskRangeError, type DiskBackend, type DiskFileIdentity } from '../devices/virtio/block/backend.js';
 import { ImageFile } from './image-file.js';
 import {
@@ -31,10 +31,9 @@ const L2_CACHE_BYTES = 32 << 20;
 /** Dirty metadata tables tolerated before a write forces a metadata flush. */
 const MAX_DIRTY_TABLES = 256;
 
-// node:zlib is loaded on the first compressed cluster, not with this module: the device thread imports qcow2 for
-// every VM, compressed clusters are rare, and loading zlib costs ~0.1 s of a device thread's start-up in the KVM lab.
-const loadBuiltin = createRequire(import.meta.url);
-let zlib: typeof import('node:zlib') | undefined;
+// node:zlib is loaded on the first compressed cluster: the device thread imports qcow2 for every VM, and compressed
+// clusters are rare.
+const zlib = lazyBuiltin<typeof import('node:zlib')>('node:zlib');
 
 /** Opens a backing file: `format` from the backing-format header extension, or sniffed when absent. */
 export type BackingOpener = (path: string, format: string | undefined, depth: number) => DiskBackend;
@@ -287,8 +286,8 @@ export class Qcow2Disk implements DiskBackend {
     let data: Uint8Array;
     try {
       // The stored range is rounded up to sectors, so tolerate bytes after the deflate stream.
-      zlib ??= loadBuiltin('node:zlib') as typeof import('node:zlib');
-      data = zlib.inflateRawSync(stored, { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: this.clusterSize });
+      const { constants, inflateRawSync } = zlib();
+      data = inflateRawSync(stored, { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: this.clusterSize });
     } catch (err) {
       throw new Qcow2FormatError(this.file.path, `compressed cluster at 0x${offset.toString(16)} does not inflate: ${(err as Error).message}`);
     }

@@ -335,6 +335,13 @@ function attachRam(ram: SharedGuestRam): RegionGuestMemory {
 
 type IdleMessage = ThreadInit<DeviceWorkerData> | ThreadHint<DeviceThreadHint>;
 
+/** Acts on a hint; gives back the VM's data when the message is the init. */
+function initFrom(message: IdleMessage): ThreadInit<DeviceWorkerData> | undefined {
+  if (message.type === 'init') return message;
+  attachAhead(message.hint);
+  return undefined;
+}
+
 // Only as a worker: the main thread imports this module for its types and constants.
 // A thread pre-started by thread-pool.ts has no workerData yet: it waits for it.
 if (!isMainThread) {
@@ -349,9 +356,8 @@ if (!isMainThread) {
     debug('device thread: native addon loaded');
     const nextInit = (): ThreadInit<DeviceWorkerData> | undefined => {
       for (let m = receiveMessageOnPort(parentPort!); m; m = receiveMessageOnPort(parentPort!)) {
-        const message = m.message as IdleMessage;
-        if (message.type === 'init') return message;
-        attachAhead(message.hint);
+        const init = initFrom(m.message as IdleMessage);
+        if (init) return init;
       }
       return undefined;
     };
@@ -362,9 +368,10 @@ if (!isMainThread) {
     } else {
       debug('device thread: device code warmed up');
       const onMessage = (message: IdleMessage): void => {
-        if (message.type === 'hint') return attachAhead(message.hint);
+        const init = initFrom(message);
+        if (!init) return;
         parentPort!.off('message', onMessage);
-        main(message.data);
+        main(init.data);
       };
       parentPort!.on('message', onMessage);
     }

@@ -22,11 +22,7 @@ import {
   PROT_WRITE,
 } from '../sys/native.js';
 import { RegionGuestMemory } from '../memory/guest-memory.js';
-import { PAGE_SIZE } from '../arch/x86_64/layout.js';
-
-/** x86-64's 2 MiB page: the size of a transparent huge page, and of a large NPT/EPT mapping. */
-const HUGE_PAGE_SIZE = 2 * 1024 * 1024;
-const HUGE_PAGE = BigInt(HUGE_PAGE_SIZE);
+import { LARGE_PAGE_SIZE, PAGE_SIZE } from '../arch/x86_64/layout.js';
 
 export interface RamRange {
   gpa: number;
@@ -78,23 +74,23 @@ export class GuestRam {
     for (const r of ranges) {
       const anonymous = fileFd === undefined;
       const flags = MAP_PRIVATE | MAP_NORESERVE | (anonymous ? MAP_ANONYMOUS : 0);
-      // Anonymous RAM is mapped HUGE_PAGE_SIZE larger and trimmed to start on a huge-page boundary, as QEMU does
+      // Anonymous RAM is mapped LARGE_PAGE_SIZE larger and trimmed to start on a 2 MiB boundary, as QEMU does
       // (qemu_ram_mmap). KVM maps a guest 2 MiB page with one 2 MiB NPT/EPT entry only when the host address is
       // congruent to the guest address modulo 2 MiB (KVM API doc, KVM_SET_USER_MEMORY_REGION: "the lowest 21 bits
       // of guest_phys_addr and userspace_addr should be identical"); otherwise every 4 KiB page the guest touches
       // is a fault of its own. Linux 6.1 does not align large anonymous mappings by itself.
-      const length = anonymous ? r.size + HUGE_PAGE_SIZE : r.size;
+      const length = anonymous ? r.size + LARGE_PAGE_SIZE : r.size;
       const m = native().mmap(fileFd ?? -1, length, PROT_READ | PROT_WRITE, flags, anonymous ? 0 : offset);
       if (typeof m === 'number') {
         for (const done of mapped) native().munmap(done.address, done.size);
         check(m, `mmap guest RAM (${r.size} bytes)`);
         throw new Error('unreachable');
       }
-      const head = anonymous ? Number((HUGE_PAGE - (m.address % HUGE_PAGE)) % HUGE_PAGE) : 0;
+      const head = anonymous ? (LARGE_PAGE_SIZE - Number(m.address % BigInt(LARGE_PAGE_SIZE))) % LARGE_PAGE_SIZE : 0;
       const address = m.address + BigInt(head);
       if (anonymous) {
         if (head > 0) native().munmap(m.address, head);
-        if (HUGE_PAGE_SIZE - head > 0) native().munmap(address + BigInt(r.size), HUGE_PAGE_SIZE - head);
+        native().munmap(address + BigInt(r.size), LARGE_PAGE_SIZE - head); // never empty: head < LARGE_PAGE_SIZE
       }
       // Huge pages where the host allows them; no copy of guest RAM in children the VMM spawns (a fork would
       // otherwise make every guest page copy-on-write in this process until the child execs, as QEMU avoids too).

@@ -122,7 +122,7 @@ export class Machine extends EventEmitter {
           cmdline: config.cmdline,
           memory: ram.memory,
           ramRanges: ranges,
-          // The device thread writes the firmware tables (ACPI there) before any vCPU runs (start()).
+          // The device thread writes the firmware tables, the RSDP here, before any vCPU runs (start()).
           acpiRsdpAddress: RSDP_START,
         });
       } finally {

@@ -11,6 +11,8 @@ export const KiB = 1024;
 export const MiB = 1024 * KiB;
 export const GiB = 1024 * MiB;
 export const PAGE_SIZE = 4096;
+/** A 2 MiB page: a page-directory leaf (PS=1), a transparent huge page, a large NPT/EPT mapping. */
+export const LARGE_PAGE_SIZE = 2 * MiB;
 
 // ---- Low memory (below 1 MiB) ------------------------------------------------
 

@@ -15,9 +15,9 @@
  * Writing is atomic: everything goes to a temporary sibling directory that is
  * renamed to the final name only when complete and fsynced.
  */
-import { createRequire } from 'node:module';
 import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { lazyBuiltin } from '../../sys/lazy-builtin.js';
 
 export const SNAPSHOT_MAGIC = Buffer.from('TVSNAP\r\n', 'latin1');
 export const SNAPSHOT_VERSION = 1;
@@ -25,13 +25,10 @@ export const STATE_FILE = 'state.tvs';
 export const MEMORY_FILE = 'memory.bin';
 const HEADER_SIZE = 56;
 
-// node:crypto is loaded on first use, not with this module: `typevisor run` imports the snapshot code but never
-// reads a snapshot, and loading the crypto module costs 0.1-0.2 s of a boot in the KVM lab (TCG).
-const loadBuiltin = createRequire(import.meta.url);
-let crypto: typeof import('node:crypto') | undefined;
+// node:crypto is loaded on first use: `typevisor run` imports the snapshot code but never reads a snapshot.
+const crypto = lazyBuiltin<typeof import('node:crypto')>('node:crypto');
 function sha256(payload: Uint8Array): Buffer {
-  crypto ??= loadBuiltin('node:crypto') as typeof import('node:crypto');
-  return crypto.createHash('sha256').update(payload).digest();
+  return crypto().createHash('sha256').update(payload).digest();
 }
 
 /** Loads and compiles the state codec ahead of a snapshot load (a `typevisor vmm` does this while it waits). */
