@@ -538,54 +538,76 @@ static napi_value n_set_nonblocking(napi_env env, napi_callback_info info) {
   return make_int(env, fcntl(fd, F_SETFL, fl) < 0 ? -errno : 0);
 }
 
-/* writev(fd, [buffers]) -> bytes written or -errno: one packet from several guest buffers without a copy. */
-static napi_value n_writev(napi_env env, napi_callback_info info) {
-  ARGS(2);
-  int32_t fd;
-  uint32_t n;
-  CHECK(napi_get_value_int32(env, argv[0], &fd));
-  CHECK(napi_get_array_length(env, argv[1], &n));
-  if (n > 64) return make_int(env, -EINVAL);
-  struct iovec iov[64];
-  for (uint32_t i = 0; i < n; i++) {
-    napi_value el;
-    CHECK(napi_get_element(env, argv[1], i, &el));
-    if (get_bytes(env, el, &iov[i].iov_base, &iov[i].iov_len) < 0) return make_int(env, -EINVAL);
-  }
-  ssize_t r = writev(fd, iov, (int)n);
-  return make_int(env, r < 0 ? -errno : r);
-}
-
 /*
- * preadv/pwritev(fd, [buffers], offset) -> bytes moved or -errno: one disk request into or out of all its guest
- * buffers in one system call (a 1 MiB request is up to 256 page-sized buffers). At most IOV_MAX (1024) buffers.
+ * Vectored I/O over guest RAM given as ranges: (regions, triples, first, count[, offset]) where `regions` is an array
+ * of Uint8Arrays (the guest RAM mappings) and `triples` a Float64Array of (region index, byte offset, length). One
+ * typed array for the whole vector instead of one per buffer: a 1 MiB disk request is up to 256 buffers. Every range
+ * is checked against its region here too. Returns bytes moved or -errno.
  */
-static ssize_t vectored_io(napi_env env, napi_callback_info info, bool write) {
-  size_t argc = 3;
-  napi_value argv[3];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3) return -EINVAL;
+enum ranges_op { RANGES_PREADV, RANGES_PWRITEV, RANGES_WRITEV };
+
+#define RANGES_MAX_REGIONS 8
+#define RANGES_MAX_IOV 1024
+
+static ssize_t ranges_io(napi_env env, napi_callback_info info, enum ranges_op op) {
+  size_t argc = 6;
+  napi_value argv[6];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < (op == RANGES_WRITEV ? 5 : 6)) return -EINVAL;
   int32_t fd;
-  uint32_t n;
-  uint64_t off;
+  uint32_t nregions, first, count;
   if (napi_get_value_int32(env, argv[0], &fd) != napi_ok) return -EINVAL;
-  if (napi_get_array_length(env, argv[1], &n) != napi_ok || n == 0 || n > 1024) return -EINVAL;
-  if (get_u64(env, argv[2], &off) < 0) return -EINVAL;
-  struct iovec iov[1024];
-  for (uint32_t i = 0; i < n; i++) {
+  if (napi_get_array_length(env, argv[1], &nregions) != napi_ok || nregions == 0 || nregions > RANGES_MAX_REGIONS) return -EINVAL;
+  uint8_t *region_base[RANGES_MAX_REGIONS];
+  size_t region_len[RANGES_MAX_REGIONS];
+  for (uint32_t i = 0; i < nregions; i++) {
     napi_value el;
-    if (napi_get_element(env, argv[1], i, &el) != napi_ok) return -EINVAL;
-    if (get_bytes(env, el, &iov[i].iov_base, &iov[i].iov_len) < 0) return -EINVAL;
+    void *data;
+    if (napi_get_element(env, argv[1], i, &el) != napi_ok || get_bytes(env, el, &data, &region_len[i]) < 0) return -EINVAL;
+    region_base[i] = data;
   }
-  ssize_t r = write ? pwritev(fd, iov, (int)n, (off_t)off) : preadv(fd, iov, (int)n, (off_t)off);
-  return r < 0 ? -errno : r;
+  napi_typedarray_type type;
+  size_t ntriples_f64;
+  void *triples_data;
+  napi_value ab;
+  size_t ab_offset;
+  bool is;
+  if (napi_is_typedarray(env, argv[2], &is) != napi_ok || !is) return -EINVAL;
+  if (napi_get_typedarray_info(env, argv[2], &type, &ntriples_f64, &triples_data, &ab, &ab_offset) != napi_ok ||
+      type != napi_float64_array) return -EINVAL;
+  if (napi_get_value_uint32(env, argv[3], &first) != napi_ok || napi_get_value_uint32(env, argv[4], &count) != napi_ok) return -EINVAL;
+  if (count == 0 || count > RANGES_MAX_IOV || (size_t)first + count > ntriples_f64 / 3) return -EINVAL;
+  uint64_t off = 0;
+  if (op != RANGES_WRITEV && get_u64(env, argv[5], &off) < 0) return -EINVAL;
+  const double *t = (const double *)triples_data + (size_t)first * 3;
+  struct iovec iov[RANGES_MAX_IOV];
+  for (uint32_t i = 0; i < count; i++, t += 3) {
+    double r = t[0], o = t[1], l = t[2];
+    if (!(r >= 0 && r < nregions && o >= 0 && l >= 0 && o + l <= (double)region_len[(uint32_t)r])) return -EFAULT;
+    iov[i].iov_base = region_base[(uint32_t)r] + (size_t)o;
+    iov[i].iov_len = (size_t)l;
+  }
+  ssize_t n;
+  switch (op) {
+    case RANGES_PREADV: n = preadv(fd, iov, (int)count, (off_t)off); break;
+    case RANGES_PWRITEV: n = pwritev(fd, iov, (int)count, (off_t)off); break;
+    default: n = writev(fd, iov, (int)count); break;
+  }
+  return n < 0 ? -errno : n;
 }
 
-static napi_value n_preadv(napi_env env, napi_callback_info info) {
-  return make_int(env, vectored_io(env, info, false));
+/* preadvRanges(fd, regions, triples, first, count, offset) */
+static napi_value n_preadv_ranges(napi_env env, napi_callback_info info) {
+  return make_int(env, ranges_io(env, info, RANGES_PREADV));
 }
 
-static napi_value n_pwritev(napi_env env, napi_callback_info info) {
-  return make_int(env, vectored_io(env, info, true));
+/* pwritevRanges(fd, regions, triples, first, count, offset) */
+static napi_value n_pwritev_ranges(napi_env env, napi_callback_info info) {
+  return make_int(env, ranges_io(env, info, RANGES_PWRITEV));
+}
+
+/* writevRanges(fd, regions, triples, first, count): one packet to a tap from guest buffers. */
+static napi_value n_writev_ranges(napi_env env, napi_callback_info info) {
+  return make_int(env, ranges_io(env, info, RANGES_WRITEV));
 }
 
 static napi_value n_strerror(napi_env env, napi_callback_info info) {
@@ -631,9 +653,9 @@ static napi_value init(napi_env env, napi_value exports) {
       FN("accept", n_accept),
       FN("shutdown", n_shutdown),
       FN("setNonBlocking", n_set_nonblocking),
-      FN("writev", n_writev),
-      FN("preadv", n_preadv),
-      FN("pwritev", n_pwritev),
+      FN("preadvRanges", n_preadv_ranges),
+      FN("pwritevRanges", n_pwritev_ranges),
+      FN("writevRanges", n_writev_ranges),
       FN("strerror", n_strerror),
 #undef FN
   };

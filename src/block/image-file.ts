@@ -5,13 +5,13 @@
  */
 import * as fs from 'node:fs';
 import type { DiskFileIdentity } from '../devices/virtio/block/backend.js';
-import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, native } from '../sys/native.js';
+import type { GuestIoRanges } from '../memory/io-ranges.js';
+import { EINTR, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, native } from '../sys/native.js';
 
 /** _IOR(0x12, 114, size_t) from linux/fs.h: a block device's size in bytes. */
 const BLKGETSIZE64 = 0x80081272;
 /** Linux's limit on buffers per preadv/pwritev (UIO_MAXIOV). */
 const IOV_MAX = 1024;
-const EINTR = 4;
 
 export class ImageFile {
   private fd: number;
@@ -87,39 +87,37 @@ export class ImageFile {
   }
 
   /**
-   * Reads into `into` one after another from `offset`, as readAt would buffer by buffer, in as few preadv calls
-   * as the buffers allow (1024 per call). Bytes past the end of the file read as zero.
+   * Reads into the guest buffers of `into` one after another from `offset`, as readAt would buffer by buffer, in
+   * as few preadv calls as the buffers allow (1024 per call). Bytes past the end of the file read as zero.
+   * Consumes `into`.
    */
-  readvAt(offset: number, into: readonly Uint8Array[]): void {
+  readvAt(offset: number, into: GuestIoRanges): void {
     this.vectored(offset, into, false);
   }
 
-  /** Writes `from` one after another from `offset` with pwritev (see readvAt). */
-  writevAt(offset: number, from: readonly Uint8Array[]): void {
+  /** Writes the guest buffers of `from` one after another from `offset` with pwritev (see readvAt). Consumes `from`. */
+  writevAt(offset: number, from: GuestIoRanges): void {
     this.vectored(offset, from, true);
   }
 
-  private vectored(offset: number, buffers: readonly Uint8Array[], write: boolean): void {
-    // Short transfers (a signal, a file end, a disk full) resume where they stopped: drop whole buffers done,
-    // trim the one cut in the middle.
-    let pending = buffers.filter((b) => b.length > 0);
+  private vectored(offset: number, ranges: GuestIoRanges, write: boolean): void {
     let at = offset;
-    while (pending.length > 0) {
-      const batch = pending.length > IOV_MAX ? pending.slice(0, IOV_MAX) : pending;
-      const n = write ? native().pwritev(this.liveFd(), batch, at) : native().preadv(this.liveFd(), batch, at);
+    while (ranges.count > 0) {
+      const count = Math.min(ranges.count, IOV_MAX);
+      const n = write
+        ? native().pwritevRanges(this.liveFd(), ranges.regionBytes, ranges.triples, 0, count, at)
+        : native().preadvRanges(this.liveFd(), ranges.regionBytes, ranges.triples, 0, count, at);
       if (n === -EINTR) continue;
       if (n < 0) throw new Error(`${write ? 'write to' : 'read of'} ${this.path} at ${at} failed: ${native().strerror(-n)}`);
       if (n === 0) {
         if (write) throw new Error(`write to ${this.path} at ${at} failed: no progress`);
-        for (const b of pending) b.fill(0);
+        for (const view of ranges.views()) view.fill(0);
+        ranges.clear();
         return;
       }
+      // A short transfer (a signal, the file end, a full disk) or a batch of 1024 done: go on from there.
       at += n;
-      let left = n;
-      let i = 0;
-      while (i < pending.length && left >= pending[i]!.length) left -= pending[i++]!.length;
-      pending = pending.slice(i);
-      if (left > 0) pending[0] = pending[0]!.subarray(left);
+      ranges.consume(n);
     }
   }
 

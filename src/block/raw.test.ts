@@ -6,6 +6,9 @@ import { join } from 'node:path';
 import { openDisk, sniffFormat } from './open.js';
 import { RawDisk } from './raw.js';
 import { ImageFile } from './image-file.js';
+import { RegionGuestMemory } from '../memory/guest-memory.js';
+import { GuestIoRanges } from '../memory/io-ranges.js';
+import { native } from '../sys/native.js';
 
 describe('raw disk', () => {
   let dir = '';
@@ -14,27 +17,57 @@ describe('raw disk', () => {
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('vectored reads and writes match buffer-by-buffer ones, across more buffers than one preadv takes', () => {
+  /** Guest memory of two regions (the second at 4 GiB, as above the PCI hole) filled with `fill`. */
+  function twoRegionMemory(size: number, fill: number): RegionGuestMemory {
+    return new RegionGuestMemory([
+      { gpa: 0, bytes: new Uint8Array(size).fill(fill) },
+      { gpa: 4 * 2 ** 30, bytes: new Uint8Array(size).fill(fill) },
+    ]);
+  }
+
+  it('vectored reads and writes from guest ranges match buffer-by-buffer ones, across more ranges than one preadv takes', () => {
     const path = join(dir, 'v.img');
     const size = 8 << 20;
     fs.writeFileSync(path, new Uint8Array(size));
     const disk = RawDisk.open(path, false);
-    // 1500 buffers of odd sizes (two preadv/pwritev calls), some empty, holding a counting pattern.
+    // 1500 ranges of odd sizes (two preadv/pwritev calls), some empty, in both regions, with a gap after each so
+    // that none merge, holding a counting pattern.
     const sizes = Array.from({ length: 1500 }, (_, i) => (i % 7 === 3 ? 0 : 1 + ((i * 37) % 3000)));
     const total = sizes.reduce((a, b) => a + b, 0);
     const pattern = new Uint8Array(total).map((_, i) => (i * 31 + 7) & 0xff);
-    const pieces: Uint8Array[] = [];
-    for (let at = 0, i = 0; i < sizes.length; at += sizes[i]!, i++) pieces.push(pattern.slice(at, at + sizes[i]!));
-    disk.writev(12345, pieces);
+    const rangesIn = (memory: RegionGuestMemory): GuestIoRanges => {
+      const ranges = new GuestIoRanges(memory);
+      let gpa = 0;
+      sizes.forEach((n, i) => {
+        if (i === 700) gpa = 4 * 2 ** 30;
+        ranges.push(gpa, n);
+        gpa += n + 1;
+      });
+      return ranges;
+    };
+    const source = twoRegionMemory(4 << 20, 0);
+    const out = rangesIn(source);
+    assert.equal(out.count, sizes.filter((n) => n > 0).length);
+    for (let at = 0, i = 0; i < out.count; i++) {
+      const view = out.views()[i]!;
+      view.set(pattern.subarray(at, at + view.length));
+      at += view.length;
+    }
+    disk.writev(12345, out);
     const plain = new Uint8Array(total);
     disk.read(12345, plain);
     assert.deepEqual(plain, pattern);
-    const back = sizes.map((n) => new Uint8Array(n).fill(0xee));
+    const target = twoRegionMemory(4 << 20, 0xee);
+    const back = rangesIn(target);
+    const views = back.views();
     disk.readv(12345, back);
-    assert.deepEqual(Buffer.concat(back), Buffer.from(pattern));
-    assert.throws(() => disk.readv(size - 10, [new Uint8Array(8), new Uint8Array(8)]), /beyond the disk end/);
+    assert.deepEqual(Buffer.concat(views), Buffer.from(pattern));
+    const two = new GuestIoRanges(target);
+    two.push(0, 8);
+    two.push(100, 8);
+    assert.throws(() => disk.readv(size - 10, two), /beyond the disk end/);
     const ro = RawDisk.open(path, true);
-    assert.throws(() => ro.writev(0, [new Uint8Array(1), new Uint8Array(1)]), /read-only/);
+    assert.throws(() => ro.writev(0, two), /read-only/);
     disk.close();
     ro.close();
   });
@@ -43,12 +76,35 @@ describe('raw disk', () => {
     const path = join(dir, 'short.img');
     fs.writeFileSync(path, new Uint8Array(6000).fill(0x42));
     const file = ImageFile.open(path, false);
-    const into = [new Uint8Array(4096).fill(1), new Uint8Array(4096).fill(1), new Uint8Array(100).fill(1)];
-    file.readvAt(0, into);
+    const memory = twoRegionMemory(16384, 1);
+    const ranges = new GuestIoRanges(memory);
+    ranges.push(0, 4096);
+    ranges.push(8192, 4096);
+    ranges.push(4 * 2 ** 30, 100);
+    const into = ranges.views();
+    file.readvAt(0, ranges);
     assert.equal(into[0]!.every((b) => b === 0x42), true);
     assert.deepEqual([into[1]![0], into[1]![6000 - 4096 - 1], into[1]![6000 - 4096], into[1]![4095]], [0x42, 0x42, 0, 0]);
     assert.equal(into[2]!.every((b) => b === 0), true);
     file.close();
+  });
+
+  it('the addon refuses a range outside its region, and a region index that does not exist', () => {
+    const path = join(dir, 'bad.img');
+    fs.writeFileSync(path, new Uint8Array(4096));
+    const fd = fs.openSync(path, 'r+');
+    try {
+      const region = new Uint8Array(1024);
+      const EFAULT = 14;
+      assert.equal(native().preadvRanges(fd, [region], Float64Array.of(0, 1000, 100), 0, 1, 0), -EFAULT);
+      assert.equal(native().pwritevRanges(fd, [region], Float64Array.of(1, 0, 8), 0, 1, 0), -EFAULT);
+      assert.equal(native().preadvRanges(fd, [region], Float64Array.of(0, -1, 8), 0, 1, 0), -EFAULT);
+      // count beyond the triples given
+      assert.ok(native().preadvRanges(fd, [region], Float64Array.of(0, 0, 8), 0, 2, 0) < 0);
+      assert.equal(native().preadvRanges(fd, [region], Float64Array.of(0, 0, 8), 0, 1, 0), 8);
+    } finally {
+      fs.closeSync(fd);
+    }
   });
 
   it('reads, writes, flushes, discards and zeroes', () => {

@@ -1,12 +1,7 @@
 /** Raw disk images: the file is the disk, byte for byte. */
 import { checkDiskRange, DiskRangeError, type DiskBackend, type DiskFileIdentity } from '../devices/virtio/block/backend.js';
+import type { GuestIoRanges } from '../memory/io-ranges.js';
 import { ImageFile } from './image-file.js';
-
-function totalLength(buffers: readonly Uint8Array[]): number {
-  let n = 0;
-  for (const b of buffers) n += b.length;
-  return n;
-}
 
 export class RawDisk implements DiskBackend {
   readonly sizeBytes: number;
@@ -36,14 +31,14 @@ export class RawDisk implements DiskBackend {
     this.file.writeAt(offset, from);
   }
 
-  readv(offset: number, into: readonly Uint8Array[]): void {
-    checkDiskRange(this.sizeBytes, offset, totalLength(into));
+  readv(offset: number, into: GuestIoRanges): void {
+    checkDiskRange(this.sizeBytes, offset, into.byteLength);
     this.file.readvAt(offset, into);
   }
 
-  writev(offset: number, from: readonly Uint8Array[]): void {
+  writev(offset: number, from: GuestIoRanges): void {
     this.checkWritable();
-    checkDiskRange(this.sizeBytes, offset, totalLength(from));
+    checkDiskRange(this.sizeBytes, offset, from.byteLength);
     this.file.writevAt(offset, from);
   }
 

@@ -2,7 +2,7 @@
  * The KVM system object (/dev/kvm): API version, capabilities, supported
  * CPUID and MSRs, VM creation. Mirrors rust-vmm's kvm-ioctls `Kvm`.
  */
-import { check, native, O_RDWR } from '../sys/native.js';
+import { check, EINTR, native, O_RDWR } from '../sys/native.js';
 import { SysError } from '../sys/errors.js';
 import * as I from './ioctls.js';
 import { kvmCpuid2Header, kvmCpuidEntry2, kvmMsrsHeader } from './structs.js';
@@ -109,7 +109,12 @@ export class Kvm {
   }
 
   createVm(): Vm {
-    const fd = check(native().ioctl(this.fd, I.KVM_CREATE_VM, 0), 'KVM_CREATE_VM');
+    // KVM_CREATE_VM registers an MMU notifier, which takes every mm lock and gives up with EINTR when a signal
+    // is pending (mm_take_all_locks): a profiler's SIGPROF is enough. Nothing was created, so ask again, as QEMU does.
+    let fd: number;
+    do fd = native().ioctl(this.fd, I.KVM_CREATE_VM, 0);
+    while (fd === -EINTR);
+    check(fd, 'KVM_CREATE_VM');
     return new Vm(fd, this);
   }
 

@@ -31,6 +31,8 @@ export interface GuestMemory {
   readonly totalBytes: number;
   /** True when [gpa, gpa+length) lies inside one region. */
   contains(gpa: number, length: number): boolean;
+  /** Index in `regions` of the region holding all of [gpa, gpa+length), or -1. */
+  regionIndexOf(gpa: number, length: number): number;
   /** A live view (no copy) of [gpa, gpa+length). */
   slice(gpa: number, length: number): Uint8Array;
   read(gpa: number, into: Uint8Array): void;
@@ -70,25 +72,24 @@ export class RegionGuestMemory implements GuestMemory {
     return new RegionGuestMemory([{ gpa: 0, bytes: new Uint8Array(size) }]);
   }
 
-  private locate(gpa: number, length: number): number {
-    if (!Number.isSafeInteger(gpa) || !Number.isSafeInteger(length) || gpa < 0 || length < 0) {
-      throw new GuestMemoryError(gpa, length);
-    }
+  regionIndexOf(gpa: number, length: number): number {
+    if (!Number.isSafeInteger(gpa) || !Number.isSafeInteger(length) || gpa < 0 || length < 0) return -1;
     const regions = this.regions;
     for (let i = 0; i < regions.length; i++) {
       const r = regions[i]!;
       if (gpa >= r.gpa && gpa + length <= r.gpa + r.bytes.length) return i;
     }
-    throw new GuestMemoryError(gpa, length);
+    return -1;
+  }
+
+  private locate(gpa: number, length: number): number {
+    const i = this.regionIndexOf(gpa, length);
+    if (i < 0) throw new GuestMemoryError(gpa, length);
+    return i;
   }
 
   contains(gpa: number, length: number): boolean {
-    try {
-      this.locate(gpa, length);
-      return true;
-    } catch {
-      return false;
-    }
+    return this.regionIndexOf(gpa, length) >= 0;
   }
 
   slice(gpa: number, length: number): Uint8Array {

@@ -47,10 +47,14 @@ export interface NativeAddon {
   accept(fd: number): number;
   shutdown(fd: number, how: number): number;
   setNonBlocking(fd: number, on: boolean): number;
-  writev(fd: number, buffers: readonly ArrayBufferView[]): number;
-  /** preadv(2)/pwritev(2): 1..1024 buffers; bytes moved or -errno. */
-  preadv(fd: number, buffers: readonly ArrayBufferView[], offset: number): number;
-  pwritev(fd: number, buffers: readonly ArrayBufferView[], offset: number): number;
+  /**
+   * preadv(2)/pwritev(2)/writev(2) over ranges of `regions` (guest RAM mappings): `triples` holds (region index,
+   * byte offset, length) for each buffer, and the call takes `count` (1..1024) of them from index `first`. The
+   * addon checks every range against its region. Bytes moved, or -errno (-EFAULT for a range outside its region).
+   */
+  preadvRanges(fd: number, regions: readonly Uint8Array[], triples: Float64Array, first: number, count: number, offset: number): number;
+  pwritevRanges(fd: number, regions: readonly Uint8Array[], triples: Float64Array, first: number, count: number, offset: number): number;
+  writevRanges(fd: number, regions: readonly Uint8Array[], triples: Float64Array, first: number, count: number): number;
   strerror(errno: number): string;
 }
 
@@ -90,6 +94,8 @@ export const O_RDWR = 2;
 export const O_CREAT = 0o100;
 export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;
+/** errno values the VMM acts on (asm-generic/errno-base.h). */
+export const EINTR = 4;
 export const PROT_READ = 1;
 export const PROT_WRITE = 2;
 export const MAP_SHARED = 0x01;

@@ -6,7 +6,7 @@
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { ThreadInit } from './thread-pool.js';
-import { native } from '../sys/native.js';
+import { EINTR, native } from '../sys/native.js';
 import { debug } from './startup-trace.js';
 import { Vcpu, type VcpuShared } from '../kvm/vcpu.js';
 import {
@@ -53,7 +53,6 @@ export const EXIT_COUNTER_INTR = 2;
 export const EXIT_COUNTER_OTHER = 3;
 export const EXIT_COUNTERS_PER_VCPU = 4;
 
-const EINTR = 4;
 const EAGAIN = 11;
 
 function main(data: VcpuWorkerData): void {

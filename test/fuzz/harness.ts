@@ -129,6 +129,10 @@ export class GuardedMemory implements GuestMemory {
   contains(gpa: number, length: number): boolean {
     return this.inner.contains(gpa, length);
   }
+  regionIndexOf(gpa: number, length: number): number {
+    this.check(gpa, length);
+    return this.inner.regionIndexOf(gpa, length);
+  }
   slice(gpa: number, length: number): Uint8Array {
     this.check(gpa, length);
     return this.inner.slice(gpa, length);

@@ -28,8 +28,8 @@ export const target: FuzzTarget = {
         frame.set(p.subarray(0, frame.length));
         return Math.min(p.length, frame.length);
       },
-      write: (iov) => {
-        const length = iov.reduce((n, v) => n + v.length, 0);
+      write: (packet) => {
+        const length = packet.byteLength;
         if (length < VirtioNetHeader.SIZE || length > MAX_NET_PACKET) throw new FuzzPropertyError(`backend got a ${length}-byte packet`);
         if (random.chance(0.05)) throw new Error('ENOBUFS'); // host-side failure: must be absorbed
       },

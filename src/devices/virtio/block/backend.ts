@@ -7,6 +7,8 @@
  * against `sizeBytes`, but implementations check again and throw a clear error.
  */
 
+import type { GuestIoRanges } from '../../../memory/io-ranges.js';
+
 /** One file a disk depends on (the image and each backing file), for snapshot/migration consistency checks. */
 export interface DiskFileIdentity {
   readonly path: string;
@@ -30,11 +32,12 @@ export interface DiskBackend {
   read(offset: number, into: Uint8Array): void;
   write(offset: number, from: Uint8Array): void;
   /**
-   * Optional vectored forms: the buffers one after another from `offset`, as the same reads or writes buffer by
-   * buffer would, in fewer system calls (a request's guest buffers are often page-sized pieces).
+   * Optional vectored forms: the guest buffers of `ranges` one after another from `offset`, as the same reads or
+   * writes buffer by buffer would, in fewer system calls (a request's guest buffers are often page-sized pieces).
+   * They may consume `ranges` (GuestIoRanges.consume), which the caller refills for each request.
    */
-  readv?(offset: number, into: readonly Uint8Array[]): void;
-  writev?(offset: number, from: readonly Uint8Array[]): void;
+  readv?(offset: number, into: GuestIoRanges): void;
+  writev?(offset: number, from: GuestIoRanges): void;
   /** Make every completed write durable (fdatasync), metadata included. Returns only once it is. */
   flush(): void;
   /** The range's contents may be dropped; later reads return either old data or zeroes. */

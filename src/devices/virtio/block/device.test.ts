@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RegionGuestMemory } from '../../../memory/guest-memory.js';
+import type { GuestIoRanges } from '../../../memory/io-ranges.js';
 import { CORE_FEATURES, featureBit, hasFeature } from '../constants.js';
 import { GuestAllocator, MockDriverQueue, type MockBuffer } from '../queue/mock-driver.js';
 import { Virtqueue } from '../queue/queue.js';
@@ -59,21 +60,20 @@ class MemoryDisk implements DiskBackend {
 
 /** A disk that also takes vectored calls, recording them as one transfer each. */
 class VectoredMemoryDisk extends MemoryDisk {
-  readv(offset: number, into: readonly Uint8Array[]): void {
-    const length = into.reduce((n, b) => n + b.length, 0);
-    checkDiskRange(this.sizeBytes, offset, length);
-    this.transfers.push(['readv', offset, into.length]);
+  readv(offset: number, ranges: GuestIoRanges): void {
+    checkDiskRange(this.sizeBytes, offset, ranges.byteLength);
+    this.transfers.push(['readv', offset, ranges.count]);
     let at = offset;
-    for (const b of into) {
+    for (const b of ranges.views()) {
       b.set(this.bytes.subarray(at, at + b.length));
       at += b.length;
     }
   }
-  writev(offset: number, from: readonly Uint8Array[]): void {
-    checkDiskRange(this.sizeBytes, offset, from.reduce((n, b) => n + b.length, 0));
-    this.transfers.push(['writev', offset, from.length]);
+  writev(offset: number, ranges: GuestIoRanges): void {
+    checkDiskRange(this.sizeBytes, offset, ranges.byteLength);
+    this.transfers.push(['writev', offset, ranges.count]);
     let at = offset;
-    for (const b of from) {
+    for (const b of ranges.views()) {
       this.bytes.set(b, at);
       at += b.length;
     }

@@ -8,11 +8,12 @@
  * because of a guest request.
  */
 import type { GuestMemory } from '../../../memory/guest-memory.js';
+import { GuestIoRanges } from '../../../memory/io-ranges.js';
 import { ChainReader, ChainWriter } from '../queue/chain.js';
 import type { DescriptorChain, GuestBuffer } from '../queue/queue.js';
 import type { DiskBackend } from './backend.js';
 import {
-  BLOCK_ID_BYTES, BlockRequestHeader, BlockRequestType, BlockStatus, DiscardSegment, SECTOR_SHIFT, SECTOR_SIZE,
+  BLOCK_ID_BYTES, BlockRequestHeader, BlockRequestType, BlockStatus, DiscardSegment, SECTOR_SIZE,
 } from './layout.js';
 
 export interface BlockLimits {
@@ -57,20 +58,24 @@ export interface BlockRequestResult {
  * A request's buffers, one after another from `offset`: in one vectored backend call when the backend has one and
  * there is more than one buffer, otherwise buffer by buffer.
  */
-function transferBuffers(backend: DiskBackend, direction: 'read' | 'write', offset: number, views: readonly Uint8Array[]): void {
+function transferBuffers(backend: DiskBackend, direction: 'read' | 'write', offset: number, ranges: GuestIoRanges): void {
   const vectored = direction === 'read' ? backend.readv : backend.writev;
-  if (vectored && views.length > 1) return vectored.call(backend, offset, views);
+  if (vectored && ranges.count > 1) return vectored.call(backend, offset, ranges);
   const single = direction === 'read' ? backend.read : backend.write;
   let at = offset;
-  for (const view of views) {
+  for (const view of ranges.views()) {
     single.call(backend, at, view);
     at += view.length;
   }
 }
 
+const TWO_POW_32 = 0x1_0000_0000;
+
 export class BlockRequestHandler {
   readonly counters = emptyBlockCounters();
   private readonly capacityBytes: number;
+  /** The data buffers of the request being served, reused from request to request. */
+  private ranges: GuestIoRanges | null = null;
 
   constructor(
     private readonly backend: DiskBackend,
@@ -114,13 +119,18 @@ export class BlockRequestHandler {
     }
     const header = new DataView(reader.read(BlockRequestHeader.SIZE).buffer);
     const type = header.getUint32(BlockRequestHeader.TYPE, true);
-    const sector = header.getBigUint64(BlockRequestHeader.SECTOR, true);
-    const dataLength = dataBuffers.reduce((n, b) => n + b.len, 0);
+    // The le64 sector as two halves: a number is exact below 2^53, and anything that large is past the disk end.
+    const sector =
+      header.getUint32(BlockRequestHeader.SECTOR + 4, true) * TWO_POW_32 + header.getUint32(BlockRequestHeader.SECTOR, true);
+    let dataLength = 0;
+    for (const b of dataBuffers) dataLength += b.len;
     switch (type) {
       case BlockRequestType.IN: {
         if (reader.remaining !== 0) throw new RequestFailure(BlockStatus.IOERR, 'read request carries device-readable data');
         const offset = this.checkRange(sector, dataLength);
-        transferBuffers(this.backend, 'read', offset, new ChainWriter(memory, dataBuffers).views(dataLength));
+        const ranges = this.rangesOver(memory);
+        new ChainWriter(memory, dataBuffers).ranges(dataLength, ranges);
+        transferBuffers(this.backend, 'read', offset, ranges);
         this.counters.readRequests++;
         this.counters.readBytes += dataLength;
         return dataLength;
@@ -130,7 +140,9 @@ export class BlockRequestHandler {
         this.checkWritable();
         const length = reader.remaining;
         const offset = this.checkRange(sector, length);
-        transferBuffers(this.backend, 'write', offset, reader.views(length));
+        const ranges = this.rangesOver(memory);
+        reader.ranges(length, ranges);
+        transferBuffers(this.backend, 'write', offset, ranges);
         this.counters.writeRequests++;
         this.counters.writeBytes += length;
         return 0;
@@ -171,7 +183,7 @@ export class BlockRequestHandler {
     const segments: [number, number, boolean][] = [];
     for (let i = 0; i < count; i++) {
       const base = i * DiscardSegment.SIZE;
-      const sector = list.getBigUint64(base + DiscardSegment.SECTOR, true);
+      const sector = list.getUint32(base + DiscardSegment.SECTOR + 4, true) * TWO_POW_32 + list.getUint32(base + DiscardSegment.SECTOR, true);
       const sectors = list.getUint32(base + DiscardSegment.NUM_SECTORS, true);
       const flags = list.getUint32(base + DiscardSegment.FLAGS, true);
       if (flags & ~DiscardSegment.FLAG_UNMAP || (!zeroes && flags & DiscardSegment.FLAG_UNMAP)) {
@@ -195,14 +207,25 @@ export class BlockRequestHandler {
     if (this.readonly) throw new RequestFailure(BlockStatus.IOERR, 'disk is read-only');
   }
 
-  /** Byte offset of `sector` after checking [sector, +length) lies on the disk and is whole sectors. */
-  private checkRange(sector: bigint, length: number): number {
+  /** An empty range list over `memory` (the same one each request while the memory stays the same). */
+  private rangesOver(memory: GuestMemory): GuestIoRanges {
+    if (this.ranges?.memory !== memory) this.ranges = new GuestIoRanges(memory);
+    this.ranges.clear();
+    return this.ranges;
+  }
+
+  /**
+   * Byte offset of `sector` after checking [sector, +length) lies on the disk and is whole sectors. `sector` may
+   * be inexact above 2^53; such a sector is past any disk's end either way.
+   */
+  private checkRange(sector: number, length: number): number {
     if (length % SECTOR_SIZE !== 0) throw new RequestFailure(BlockStatus.IOERR, `data length ${length} is not a multiple of ${SECTOR_SIZE}`);
-    const capacitySectors = BigInt(this.capacityBytes >> SECTOR_SHIFT);
-    if (sector > capacitySectors || BigInt(length >> SECTOR_SHIFT) > capacitySectors - sector) {
-      throw new RequestFailure(BlockStatus.IOERR, `sectors ${sector}+${length >> SECTOR_SHIFT} are beyond the disk end (${capacitySectors})`);
+    const capacitySectors = Math.floor(this.capacityBytes / SECTOR_SIZE);
+    const sectors = length / SECTOR_SIZE;
+    if (sector > capacitySectors || sectors > capacitySectors - sector) {
+      throw new RequestFailure(BlockStatus.IOERR, `sectors ${sector}+${sectors} are beyond the disk end (${capacitySectors})`);
     }
-    return Number(sector) * SECTOR_SIZE;
+    return sector * SECTOR_SIZE;
   }
 }
 

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VirtioFeatureBit, featureBit } from '../constants.js';
 import { VirtioPciTestDriver } from '../transport/test-driver.js';
+import type { GuestIoRanges } from '../../../memory/io-ranges.js';
 import { NET_RECEIVE_QUEUE, NET_TRANSMIT_QUEUE, VirtioNet, VirtioNetFeature, type NetBackend, type NetOffloads } from './net.js';
 import { VirtioNetHeader } from './header.js';
 
@@ -14,8 +15,8 @@ class FakeTap implements NetBackend {
     frame.set(next.subarray(0, frame.length));
     return Math.min(next.length, frame.length);
   }
-  write(iov: Uint8Array[]): void {
-    this.written.push(Buffer.concat(iov));
+  write(packet: GuestIoRanges): void {
+    this.written.push(Buffer.concat(packet.views()));
   }
 }
 

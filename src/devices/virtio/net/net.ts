@@ -14,6 +14,7 @@
  */
 import { VirtioDeviceType, featureBit, hasFeature } from '../constants.js';
 import { emptyMetrics, type VirtioActivation, type VirtioDevice, type VirtioDeviceMetrics } from '../device.js';
+import { GuestIoRanges } from '../../../memory/io-ranges.js';
 import { ChainReader, ChainWriter } from '../queue/chain.js';
 import type { DescriptorChain } from '../queue/queue.js';
 import { MAX_NET_PACKET, VirtioNetHeader } from './header.js';
@@ -56,8 +57,8 @@ export const NET_TRANSMIT_QUEUE = 1;
 export interface NetBackend {
   /** Reads one packet (vnet header + frame) into `frame`; returns its length, or -1 when nothing is waiting. */
   read(frame: Uint8Array): number;
-  /** Writes one packet (vnet header + frame) given as an I/O vector (writev). */
-  write(iov: Uint8Array[]): void;
+  /** Writes one packet (vnet header + frame) straight from the guest buffers holding it (writev). */
+  write(packet: GuestIoRanges): void;
 }
 
 /** Offloads the guest accepted on receive: the VMM mirrors them with TUNSETOFFLOAD. */
@@ -115,6 +116,8 @@ export class VirtioNet implements VirtioDevice {
   /** Length of the packet in `scratch` still waiting for guest buffers (0 = none). */
   private pendingLength = 0;
   private counters = emptyMetrics();
+  /** The guest buffers of the frame being sent, reused from frame to frame. */
+  private txRanges: GuestIoRanges | null = null;
 
   constructor(private readonly options: NetOptions) {
     if (options.mac.length !== 6) throw new RangeError(`virtio-net MAC must be 6 bytes, got ${options.mac.length}`);
@@ -181,15 +184,18 @@ export class VirtioNet implements VirtioDevice {
     // allows any grouping), not one per frame.
     const used: Array<{ head: number; len: number }> = [];
     const requestsBefore = this.counters.requests;
+    if (this.txRanges?.memory !== ctx.memory) this.txRanges = new GuestIoRanges(ctx.memory);
+    const ranges = this.txRanges;
     for (let chain = queue.pop(); chain; chain = queue.pop()) {
       const length = chain.readableLength;
       if (length < VirtioNetHeader.SIZE || length > MAX_NET_PACKET) {
         this.counters.txDropped!++;
         this.counters.errors++;
       } else {
-        const iov = new ChainReader(ctx.memory, chain.readable).views(length);
+        ranges.clear();
+        new ChainReader(ctx.memory, chain.readable).ranges(length, ranges);
         try {
-          this.options.backend.write(iov);
+          this.options.backend.write(ranges);
           this.counters.txPackets!++;
           this.counters.bytesFromGuest += length - VirtioNetHeader.SIZE;
         } catch {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RegionGuestMemory } from '../../../memory/guest-memory.js';
+import { GuestIoRanges } from '../../../memory/io-ranges.js';
 import { ChainLengthError, ChainReader, ChainWriter } from './chain.js';
 
 function memoryWith(bytes: number[], at: number): RegionGuestMemory {
@@ -68,4 +69,24 @@ test('views merge buffers adjacent in guest memory, not distant ones or ones in 
   const two = new RegionGuestMemory([{ gpa: 0, bytes: new Uint8Array(0x100) }, { gpa: 0x100, bytes: new Uint8Array(0x100) }]);
   const w = new ChainWriter(two, [{ addr: 0x80, len: 0x80 }, { addr: 0x100, len: 0x80 }]);
   assert.deepEqual(w.views(0x100).map((v) => v.length), [0x80, 0x80]);
+});
+
+test('ranges cover the same bytes as views, advance the cursor the same way, and merge the same buffers', () => {
+  const m = RegionGuestMemory.anonymous(0x4000);
+  const buffers = [
+    { addr: 0x1000, len: 0x1000 },
+    { addr: 0x2000, len: 0x0 },
+    { addr: 0x2000, len: 0x1000 },
+    { addr: 0x0, len: 0x800 },
+  ];
+  const ranges = new GuestIoRanges(m);
+  const r = new ChainReader(m, buffers);
+  assert.equal(r.ranges(0x2100, ranges), 0x2100);
+  assert.equal(r.position, 0x2100);
+  assert.deepEqual(Array.from(ranges.triples.subarray(0, ranges.count * 3)), [0, 0x1000, 0x2000, 0, 0, 0x100]);
+  assert.equal(r.ranges(0x10000, ranges), 0x700);
+  assert.equal(r.remaining, 0);
+  assert.deepEqual(Array.from(ranges.triples.subarray(0, ranges.count * 3)), [0, 0x1000, 0x2000, 0, 0, 0x800]);
+  const v = new ChainReader(m, buffers).views(0x2800);
+  assert.deepEqual(v.map((x) => [x.byteOffset, x.length]), ranges.views().map((x) => [x.byteOffset, x.length]));
 });

@@ -6,6 +6,7 @@
  * views here cannot fail for a well-behaved GuestMemory.
  */
 import type { GuestMemory } from '../../../memory/guest-memory.js';
+import type { GuestIoRanges } from '../../../memory/io-ranges.js';
 import type { GuestBuffer } from './queue.js';
 
 /** Raised when a request does not fit the buffers the driver supplied (a guest error, not a host one). */
@@ -68,6 +69,24 @@ class ChainCursor {
       out.push(this.memory.slice(addr, take));
     }
     return out;
+  }
+
+  /**
+   * Appends the guest ranges of the next `length` bytes (at most `remaining`) to `into`, advancing the cursor;
+   * returns how many bytes. Zero-copy like views(), without a typed array per buffer: for one vectored system
+   * call (memory/io-ranges.ts).
+   */
+  ranges(length: number, into: GuestIoRanges): number {
+    const total = Math.min(length, this.remaining);
+    let left = total;
+    while (left > 0) {
+      const buffer = this.buffers[this.index]!;
+      const take = Math.min(left, buffer.len - this.offset);
+      into.push(buffer.addr + this.offset, take);
+      this.advance(take);
+      left -= take;
+    }
+    return total;
   }
 
   /** Skips `length` bytes (at most `remaining`). */
