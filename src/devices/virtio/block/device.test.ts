@@ -133,7 +133,7 @@ describe('virtio-blk', () => {
     device.readConfig(0, cfg);
     const v = new DataView(cfg.buffer);
     assert.equal(v.getBigUint64(BlockConfig.CAPACITY, true), 2048n);
-    assert.equal(v.getUint32(BlockConfig.SEG_MAX, true), 254);
+    assert.equal(v.getUint32(BlockConfig.SEG_MAX, true), 510);
     assert.equal(v.getUint32(BlockConfig.BLK_SIZE, true), 512);
     assert.equal(v.getUint32(BlockConfig.MAX_DISCARD_SEG, true), 32);
     assert.equal(v.getUint32(BlockConfig.DISCARD_SECTOR_ALIGNMENT, true), 1);
