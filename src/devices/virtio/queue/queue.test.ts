@@ -113,6 +113,19 @@ test('restore keeps indices; pending counts available chains', () => {
   assert.equal(copy.pending(), 1);
 });
 
+test('a queue restores into a device that now offers more slots, not into one that offers fewer', () => {
+  const { driver, queue } = setup();
+  driver.addChain([{ writableLength: 1 }]);
+  const state = queue.save();
+  const bigger = new Virtqueue(state.maxSize * 2);
+  bigger.restore(state);
+  bigger.activate(driver.memory, false);
+  assert.equal(bigger.size, state.size);
+  assert.equal(bigger.pop()!.head, 0);
+  const smaller = new Virtqueue(state.maxSize / 2);
+  assert.throws(() => smaller.restore(state), /takes at most/);
+});
+
 test('rejects invalid configuration at activation', () => {
   const memory = RegionGuestMemory.anonymous(MEM);
   const q = new Virtqueue(256);
