@@ -375,9 +375,10 @@ export class Virtqueue {
   restore(state: VirtqueueStateV1): void {
     if (state.version !== 1) throw new Error(`virtqueue state version ${String(state.version)} is not supported`);
     // A device that offers more slots than when the snapshot was taken (virtio-blk went from 256 to 512) still takes
-    // the driver's queue: the driver chose its size against the smaller maximum and keeps it.
-    if (!isPowerOfTwo(state.size) || state.size > this.maxSize || state.maxSize > this.maxSize) {
-      throw new Error(`virtqueue state has size ${state.size} of at most ${state.maxSize}; this queue takes at most ${this.maxSize}`);
+    // the driver's queue: the driver chose its size against the smaller maximum and keeps it. The size itself is
+    // the driver's to get right, checked by activate() like any driver-written size.
+    if (state.maxSize > this.maxSize) {
+      throw new Error(`virtqueue state has max size ${state.maxSize}; this queue takes at most ${this.maxSize}`);
     }
     this.reset();
     this.size = state.size;
