@@ -6,12 +6,10 @@
 import * as fs from 'node:fs';
 import type { DiskFileIdentity } from '../devices/virtio/block/backend.js';
 import type { GuestIoRanges } from '../memory/io-ranges.js';
-import { EINTR, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, native } from '../sys/native.js';
+import { EINTR, IOV_MAX, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, native } from '../sys/native.js';
 
 /** _IOR(0x12, 114, size_t) from linux/fs.h: a block device's size in bytes. */
 const BLKGETSIZE64 = 0x80081272;
-/** Linux's limit on buffers per preadv/pwritev (UIO_MAXIOV). */
-const IOV_MAX = 1024;
 
 export class ImageFile {
   private fd: number;

@@ -29,6 +29,13 @@ export class GuestIoRanges {
     this.regionBytes = memory.regions.map((r) => r.bytes);
   }
 
+  /** `previous` emptied when it is over `memory`, else a new list: one per device, across requests and memory changes. */
+  static reuse(previous: GuestIoRanges | null, memory: GuestMemory): GuestIoRanges {
+    if (previous?.memory !== memory) return new GuestIoRanges(memory);
+    previous.clear();
+    return previous;
+  }
+
   clear(): void {
     this.count = 0;
     this.byteLength = 0;

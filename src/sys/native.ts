@@ -94,6 +94,8 @@ export const O_RDWR = 2;
 export const O_CREAT = 0o100;
 export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;
+/** Linux's limit on buffers in one readv/writev/preadv/pwritev (UIO_MAXIOV; the addon's ranges calls too). */
+export const IOV_MAX = 1024;
 /** errno values the VMM acts on (asm-generic/errno-base.h). */
 export const EINTR = 4;
 export const PROT_READ = 1;

@@ -4,13 +4,11 @@
  * segmentation offloads pass between guest and host untouched
  * (linux/if_tun.h; Documentation/networking/tuntap.rst).
  */
-import { check, native, O_NONBLOCK, O_RDWR } from '../sys/native.js';
+import { check, IOV_MAX, native, O_NONBLOCK, O_RDWR } from '../sys/native.js';
 import { SysError } from '../sys/errors.js';
 import type { NetBackend } from '../devices/virtio/net/net.js';
 import type { GuestIoRanges } from '../memory/io-ranges.js';
 
-/** Linux's limit on buffers per writev. */
-const UIO_MAXIOV = 1024;
 
 const TUNSETIFF = 0x400454ca; // _IOW('T', 202, int)
 const TUNSETOFFLOAD = 0x400454d0; // _IOW('T', 208, unsigned int)
@@ -63,9 +61,9 @@ export class Tap implements NetBackend {
 
   write(packet: GuestIoRanges): void {
     // A full tap queue drops the packet, as a real NIC would; TCP retransmits. A packet is at most 64 KiB plus the
-    // header (MAX_NET_PACKET), in fewer buffers than one writev takes (UIO_MAXIOV) unless the driver sent it in
+    // header (MAX_NET_PACKET), in fewer buffers than one writev takes (IOV_MAX) unless the driver sent it in
     // tiny pieces: such a packet is dropped rather than sent in two writes, which would make two packets.
-    if (packet.count > 0 && packet.count <= UIO_MAXIOV) native().writevRanges(this.fd, packet.regionBytes, packet.triples, 0, packet.count);
+    if (packet.count > 0 && packet.count <= IOV_MAX) native().writevRanges(this.fd, packet.regionBytes, packet.triples, 0, packet.count);
   }
 
   close(): void {

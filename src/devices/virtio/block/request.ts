@@ -69,7 +69,13 @@ function transferBuffers(backend: DiskBackend, direction: 'read' | 'write', offs
   }
 }
 
-const TWO_POW_32 = 0x1_0000_0000;
+/**
+ * A le64 field (sector numbers) as a number, from its two halves: exact below 2^53, and anything that large is past
+ * any disk's end, where an inexact value is refused just the same.
+ */
+function le64(view: DataView, offset: number): number {
+  return view.getUint32(offset + 4, true) * 0x1_0000_0000 + view.getUint32(offset, true);
+}
 
 export class BlockRequestHandler {
   readonly counters = emptyBlockCounters();
@@ -119,16 +125,14 @@ export class BlockRequestHandler {
     }
     const header = new DataView(reader.read(BlockRequestHeader.SIZE).buffer);
     const type = header.getUint32(BlockRequestHeader.TYPE, true);
-    // The le64 sector as two halves: a number is exact below 2^53, and anything that large is past the disk end.
-    const sector =
-      header.getUint32(BlockRequestHeader.SECTOR + 4, true) * TWO_POW_32 + header.getUint32(BlockRequestHeader.SECTOR, true);
+    const sector = le64(header, BlockRequestHeader.SECTOR);
     let dataLength = 0;
     for (const b of dataBuffers) dataLength += b.len;
     switch (type) {
       case BlockRequestType.IN: {
         if (reader.remaining !== 0) throw new RequestFailure(BlockStatus.IOERR, 'read request carries device-readable data');
         const offset = this.checkRange(sector, dataLength);
-        const ranges = this.rangesOver(memory);
+        const ranges = (this.ranges = GuestIoRanges.reuse(this.ranges, memory));
         new ChainWriter(memory, dataBuffers).ranges(dataLength, ranges);
         transferBuffers(this.backend, 'read', offset, ranges);
         this.counters.readRequests++;
@@ -140,7 +144,7 @@ export class BlockRequestHandler {
         this.checkWritable();
         const length = reader.remaining;
         const offset = this.checkRange(sector, length);
-        const ranges = this.rangesOver(memory);
+        const ranges = (this.ranges = GuestIoRanges.reuse(this.ranges, memory));
         reader.ranges(length, ranges);
         transferBuffers(this.backend, 'write', offset, ranges);
         this.counters.writeRequests++;
@@ -183,7 +187,7 @@ export class BlockRequestHandler {
     const segments: [number, number, boolean][] = [];
     for (let i = 0; i < count; i++) {
       const base = i * DiscardSegment.SIZE;
-      const sector = list.getUint32(base + DiscardSegment.SECTOR + 4, true) * TWO_POW_32 + list.getUint32(base + DiscardSegment.SECTOR, true);
+      const sector = le64(list, base + DiscardSegment.SECTOR);
       const sectors = list.getUint32(base + DiscardSegment.NUM_SECTORS, true);
       const flags = list.getUint32(base + DiscardSegment.FLAGS, true);
       if (flags & ~DiscardSegment.FLAG_UNMAP || (!zeroes && flags & DiscardSegment.FLAG_UNMAP)) {
@@ -205,13 +209,6 @@ export class BlockRequestHandler {
 
   private checkWritable(): void {
     if (this.readonly) throw new RequestFailure(BlockStatus.IOERR, 'disk is read-only');
-  }
-
-  /** An empty range list over `memory` (the same one each request while the memory stays the same). */
-  private rangesOver(memory: GuestMemory): GuestIoRanges {
-    if (this.ranges?.memory !== memory) this.ranges = new GuestIoRanges(memory);
-    this.ranges.clear();
-    return this.ranges;
   }
 
   /**

@@ -184,8 +184,7 @@ export class VirtioNet implements VirtioDevice {
     // allows any grouping), not one per frame.
     const used: Array<{ head: number; len: number }> = [];
     const requestsBefore = this.counters.requests;
-    if (this.txRanges?.memory !== ctx.memory) this.txRanges = new GuestIoRanges(ctx.memory);
-    const ranges = this.txRanges;
+    const ranges = (this.txRanges = GuestIoRanges.reuse(this.txRanges, ctx.memory));
     for (let chain = queue.pop(); chain; chain = queue.pop()) {
       const length = chain.readableLength;
       if (length < VirtioNetHeader.SIZE || length > MAX_NET_PACKET) {
